@@ -1,0 +1,85 @@
+"""The Celery app and the reliability defaults every worker and publisher shares."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("payments")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Longest delay any task may be scheduled with (retry countdowns included). The Redis
+# transport re-delivers an unacked message after the visibility timeout, so a countdown
+# longer than it would run the task twice; every countdown stays below this bound.
+MAX_COUNTDOWN_SECONDS = 600
+REDIS_VISIBILITY_TIMEOUT_SECONDS = 3600
+
+app.conf.update(
+    # Ack after the task ran, and re-queue it when the worker process dies under it:
+    # a killed worker's task is redelivered instead of lost. Tasks are idempotent, so
+    # running one twice is harmless while losing one is not.
+    # https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-acks-late
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    # Each worker process reserves one message at a time, so a crash strands at most one.
+    worker_prefetch_multiplier=1,
+    # Hard limit kills a hung task (then redelivered); soft limit lets it clean up first.
+    # Both far below the visibility timeout so Redis never re-delivers a running task.
+    task_soft_time_limit=120,
+    task_time_limit=150,
+    task_track_started=True,
+    # Results live in PostgreSQL (django-celery-results) and expire after a day.
+    result_expires=24 * 3600,
+    # Never pickle: task arguments are ids only, JSON is enough and safe.
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    # A publish that cannot reach the broker retries briefly, then raises to the caller;
+    # the outbox relay re-publishes anything that was committed but not sent.
+    task_publish_retry=True,
+    task_publish_retry_policy={
+        "max_retries": 3,
+        "interval_start": 0.2,
+        "interval_step": 0.5,
+        "interval_max": 2,
+    },
+    broker_connection_retry_on_startup=True,
+    broker_connection_timeout=5,
+    broker_transport_options={
+        "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS,
+        # Redis: bounded socket waits so a hung broker cannot block a web process forever.
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        # AMQP: wait for the broker to confirm each publish before returning.
+        "confirm_publish": True,
+    },
+    # One queue per concern, so a flood of emails never delays charging.
+    task_default_queue="maintenance",
+    task_routes={
+        "payments.charge_payment": {"queue": "payments"},
+        "notifications.send_notification": {"queue": "notifications"},
+    },
+    # Recycle pool children now and then: bounded memory growth without restarts.
+    worker_max_tasks_per_child=1000,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+)
+
+app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _start_tracing_in_pool_child(**_: object) -> None:
+    # Exporters own threads and sockets that do not survive fork: start them in the child.
+    from config import telemetry
+
+    telemetry.configure_tracing(service_name="payments-worker")
+
+
+@worker_process_shutdown.connect
+def _flush_spans_in_pool_child(**_: object) -> None:
+    from config import telemetry
+
+    telemetry.shutdown_tracing()

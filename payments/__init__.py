@@ -1,0 +1,1 @@
+"""Payments: taking, charging and recording payments."""

@@ -1,0 +1,1 @@
+"""Payment gateways: the Protocol, the Stripe implementation and the fake Stripe server."""

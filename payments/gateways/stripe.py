@@ -1,0 +1,150 @@
+"""The Stripe gateway: the only module that imports `stripe`; maps its errors in one place."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+from opentelemetry import trace
+
+from payments.gateways.base import (
+    CardDeclined,
+    CreateIntent,
+    GatewayRejected,
+    GatewayUnavailable,
+    IntentResult,
+)
+
+tracer = trace.get_tracer(__name__)
+
+# Stripe says these errors decided nothing: the same request with the same idempotency
+# key may be sent again. https://docs.stripe.com/error-low-level#idempotency
+_UNDECIDED_ERRORS = (
+    stripe.APIConnectionError,  # timeout or dropped connection: maybe executed, key replays it
+    stripe.RateLimitError,
+    stripe.APIError,  # 5xx and 409 idempotency_key_in_use
+    # A wrong or revoked key is an operator's problem: keep the payment, alert, retry later.
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+)
+
+
+def _result_from_intent(intent: Any, request_id: str = "") -> IntentResult:
+    error = intent.get("last_payment_error") or {}
+    return IntentResult(
+        intent_id=intent["id"],
+        status=intent["status"],
+        amount=intent["amount"],
+        currency=intent["currency"],
+        failure_code=error.get("decline_code") or error.get("code") or "",
+        failure_message=error.get("message") or "",
+        request_id=request_id,
+    )
+
+
+class StripeGateway:
+    """PaymentGateway over Stripe's PaymentIntents API through the official StripeClient."""
+
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+
+    @contextmanager
+    def _call(self, operation: str, **attributes: str) -> Iterator[trace.Span]:
+        with tracer.start_as_current_span(
+            f"stripe.{operation}", kind=trace.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                yield span
+            except stripe.CardError as error:
+                _record_request_id(span, error.request_id)
+                details = error.error
+                intent = details.payment_intent if details else None
+                raise CardDeclined(
+                    decline_code=(details.decline_code if details else None) or error.code or "",
+                    message=error.user_message or "card declined",
+                    intent_id=intent.id if intent else "",
+                ) from error
+            except _UNDECIDED_ERRORS as error:
+                _record_request_id(span, error.request_id)
+                raise GatewayUnavailable(f"{type(error).__name__}: {error.user_message}") from error
+            except stripe.StripeError as error:
+                # InvalidRequestError, IdempotencyError: the request itself is wrong.
+                _record_request_id(span, error.request_id)
+                raise GatewayRejected(error.code or type(error).__name__, str(error)) from error
+
+    def _intent_call(
+        self, operation: str, payment_id: str, call: Callable[[], Any]
+    ) -> IntentResult:
+        with self._call(operation, **{"payment.id": payment_id}) as span:
+            intent = call()
+            request_id = intent.last_response.request_id if intent.last_response else ""
+            _record_request_id(span, request_id)
+            span.set_attribute("stripe.payment_intent.status", intent["status"])
+            return _result_from_intent(intent, request_id or "")
+
+    def create_intent(self, request: CreateIntent) -> IntentResult:
+        params: dict[str, Any] = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "payment_method": request.payment_method,
+            "metadata": request.metadata,
+            # Confirmation is its own step with its own key: a recovery point in between.
+            "confirm": False,
+        }
+        if request.description:
+            params["description"] = request.description
+        return self._intent_call(
+            "payment_intents.create",
+            request.metadata.get("payment_id", ""),
+            lambda: self._client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            ),
+        )
+
+    def confirm_intent(self, intent_id: str, *, idempotency_key: str) -> IntentResult:
+        return self._intent_call(
+            "payment_intents.confirm",
+            idempotency_key.split(":", 1)[0],
+            lambda: self._client.v1.payment_intents.confirm(
+                intent_id, options={"idempotency_key": idempotency_key}
+            ),
+        )
+
+    def retrieve_intent(self, intent_id: str) -> IntentResult:
+        return self._intent_call(
+            "payment_intents.retrieve",
+            "",
+            lambda: self._client.v1.payment_intents.retrieve(intent_id),
+        )
+
+    def find_intent_by_payment_id(self, payment_id: str) -> IntentResult | None:
+        with self._call("payment_intents.search", **{"payment.id": payment_id}):
+            found = self._client.v1.payment_intents.search(
+                params={"query": f"metadata['payment_id']:'{payment_id}'", "limit": 1}
+            )
+            return _result_from_intent(found.data[0]) if found.data else None
+
+
+def _record_request_id(span: trace.Span, request_id: str | None) -> None:
+    if request_id:
+        span.set_attribute("stripe.request_id", request_id)
+
+
+@cache
+def _stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_API_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        # Retries belong to Celery (backoff, jitter, visible in metrics); one quick retry
+        # here absorbs a dropped keep-alive connection. Same idempotency key either way.
+        max_network_retries=1,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def get_gateway() -> StripeGateway:
+    """The gateway for this process (one StripeClient, reused for keep-alive)."""
+    return StripeGateway(_stripe_client())
