@@ -1,0 +1,1 @@
+"""Notifications: emails to customers and merchants, exactly once each."""

@@ -1,0 +1,71 @@
+"""Notifications' writes: queue a message once per (kind, subject), and send it once."""
+
+import logging
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from config.telemetry import current_trace_id
+from notifications.models import Notification, NotificationStatus
+from payments import outbox
+
+logger = logging.getLogger(__name__)
+
+SEND_TASK = "notifications.send_notification"
+
+
+def queue_notification(
+    *, kind: str, subject: str, recipient: str, context: dict[str, str]
+) -> Notification:
+    """Owe one message; a second call for the same (kind, subject) returns the first."""
+    notification, created = Notification.objects.get_or_create(
+        dedupe_key=Notification.dedupe_key_for(kind, subject),
+        defaults={
+            "kind": kind,
+            "subject": subject,
+            "recipient": recipient,
+            "context": context,
+            "trace_id": current_trace_id(),
+        },
+    )
+    if created:
+        outbox.enqueue(SEND_TASK, notification.pk)
+    return notification
+
+
+def send_notification(notification_id: int) -> str:
+    """Render and send the email unless it was sent already; returns the final status.
+
+    The row stays locked while the email goes out, so two deliveries of the same task
+    cannot both send it.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().get(pk=notification_id)
+        if notification.status == NotificationStatus.SENT:
+            return notification.status
+        notification.attempts += 1
+        subject_line, body = render_email(notification)
+        send_mail(subject_line, body, None, [notification.recipient])
+        notification.status = NotificationStatus.SENT
+        notification.sent_at = timezone.now()
+        notification.last_error = ""
+        notification.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+    return notification.status
+
+
+def record_send_failure(notification_id: int, error: BaseException, *, final: bool) -> None:
+    """Count a failed attempt; after the last retry the notification is marked failed."""
+    Notification.objects.filter(pk=notification_id).exclude(status=NotificationStatus.SENT).update(
+        last_error=type(error).__name__,
+        **({"status": NotificationStatus.FAILED} if final else {}),
+    )
+
+
+def render_email(notification: Notification) -> tuple[str, str]:
+    template = f"notifications/email/{notification.kind}"
+    context = dict(notification.context)
+    subject_line = render_to_string(f"{template}.subject.txt", context).strip()
+    body = render_to_string(f"{template}.txt", context)
+    return subject_line, body

@@ -1,0 +1,106 @@
+"""Django admin for payments: searchable, filterable, money and history read-only."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from payments.models import ApiClient, IdempotencyRecord, OutboxMessage, Payment, PaymentEvent
+
+
+class PaymentEventInline(admin.TabularInline[PaymentEvent, Payment]):
+    model = PaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "from_status", "to_status", "actor", "reason", "trace_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin[Payment]):
+    list_display = ("id", "client", "amount", "currency", "status", "failure_code", "created_at")
+    list_filter = ("status", "currency", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=id", "=idempotency_key", "=stripe_payment_intent_id", "=trace_id")
+    date_hierarchy = "created_at"
+    inlines = (PaymentEventInline,)
+    # Money and identity never change by hand; state moves only through services.
+    readonly_fields = (
+        "id",
+        "client",
+        "idempotency_key",
+        "request_fingerprint",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "payment_method",
+        "status",
+        "stripe_payment_intent_id",
+        "intent_created_at",
+        "failure_code",
+        "failure_message",
+        "trace_id",
+        "created_at",
+        "updated_at",
+    )
+    list_select_related = ("client",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(admin.ModelAdmin[PaymentEvent]):
+    list_display = ("created_at", "payment", "from_status", "to_status", "actor", "trace_id")
+    list_filter = ("to_status", "actor")
+    search_fields = ("=payment__id", "=trace_id")
+    list_select_related = ("payment",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
+    list_display = ("name", "key_prefix", "is_active", "created_at")
+    search_fields = ("name", "key_prefix")
+    readonly_fields = ("key_prefix", "key_hash", "created_at")
+    list_filter = ("is_active",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Keys are made by `manage.py create_api_client`, which shows the key once.
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin[OutboxMessage]):
+    list_display = ("id", "task_name", "created_at", "published_at", "publish_attempts")
+    list_filter = (("published_at", admin.EmptyFieldListFilter), "task_name")
+    readonly_fields = tuple(f.name for f in OutboxMessage._meta.fields)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
+    list_display = ("client", "key", "response_status", "created_at", "completed_at")
+    search_fields = ("=key",)
+    exclude = ("response_body",)
+    readonly_fields = (
+        "client",
+        "key",
+        "request_fingerprint",
+        "response_status",
+        "locked_at",
+        "completed_at",
+        "created_at",
+    )

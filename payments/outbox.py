@@ -1,0 +1,68 @@
+"""The transactional outbox: tasks are written with the data, published after commit."""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from opentelemetry import context as otel_context
+from opentelemetry.propagate import extract, inject
+
+from config.celery import app as celery_app
+from payments.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task_name: str, *ids: str | int) -> OutboxMessage:
+    """Write an outbox row in the caller's transaction; publish it once that commits."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    message = OutboxMessage.objects.create(
+        task_name=task_name, args=[str(i) for i in ids], traceparent=carrier.get("traceparent", "")
+    )
+    # robust: a broker outage must not turn an accepted, committed request into a 500.
+    transaction.on_commit(lambda: publish(message), robust=True)
+    return message
+
+
+def publish(message: OutboxMessage) -> bool:
+    """Send one outbox row to the broker and mark it published; False if the broker failed."""
+    token = otel_context.attach(extract({"traceparent": message.traceparent}))
+    try:
+        celery_app.send_task(
+            message.task_name,
+            args=message.args,
+            # The row id is the task id: a message published twice is recognisable.
+            task_id=str(message.id),
+        )
+    except Exception as error:  # kombu raises many kinds; any of them means "not sent"
+        logger.warning("outbox publish failed for %s: %s", message.id, type(error).__name__)
+        OutboxMessage.objects.filter(id=message.id).update(
+            publish_attempts=message.publish_attempts + 1, last_error=type(error).__name__
+        )
+        return False
+    finally:
+        otel_context.detach(token)
+    OutboxMessage.objects.filter(id=message.id).update(
+        published_at=timezone.now(), publish_attempts=message.publish_attempts + 1
+    )
+    return True
+
+
+def relay_unpublished(grace_seconds: float, batch_size: int = 500) -> int:
+    """Publish rows the fast path missed (process died after COMMIT, broker was down)."""
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    published = 0
+    with transaction.atomic():
+        # skip_locked: two relays running at once share the work instead of doubling it.
+        pending = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True, created_at__lt=cutoff)
+            .order_by("created_at")[:batch_size]
+        )
+        for message in pending:
+            if not publish(message):
+                break  # the broker is down; the next tick tries again
+            published += 1
+    return published

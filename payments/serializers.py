@@ -1,0 +1,108 @@
+"""API input validation and output shapes for payments."""
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from payments.currencies import MAX_AMOUNT, is_known_currency
+from payments.models import Payment
+
+# Stripe's metadata limits: https://docs.stripe.com/metadata#data
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+_PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: "100", 100.0 and true are refused, not coerced."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: numbers and booleans are refused, not turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class RejectUnknownFieldsMixin:
+    """A misspelt field is an error, not something silently ignored."""
+
+    initial_data: Any
+    fields: Any
+
+    def validate_unknown_fields(self) -> None:
+        if not isinstance(self.initial_data, dict):
+            return
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+
+
+class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any]):
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    payment_method = serializers.CharField(max_length=255)
+    customer_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=1000
+    )
+    metadata = serializers.DictField(
+        child=StrictCharField(allow_blank=True, max_length=METADATA_MAX_VALUE_LENGTH),
+        required=False,
+        default=dict,
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        self.validate_unknown_fields()
+        return attrs
+
+    def validate_currency(self, value: str) -> str:
+        if not is_known_currency(value):
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code")
+        return value.upper()
+
+    def validate_payment_method(self, value: str) -> str:
+        if not _PAYMENT_METHOD.match(value):
+            raise serializers.ValidationError("must be a payment method id such as 'pm_card_visa'")
+        return value
+
+    def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > METADATA_MAX_KEYS:
+            raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
+        for key in value:
+            if not key or len(key) > METADATA_MAX_KEY_LENGTH or "[" in key or "]" in key:
+                raise serializers.ValidationError(
+                    f"key {key[:50]!r}: 1 to {METADATA_MAX_KEY_LENGTH} characters, no brackets"
+                )
+        return value
+
+
+class PaymentSerializer(serializers.ModelSerializer[Payment]):
+    class Meta:
+        model = Payment
+        fields = (
+            "id",
+            "status",
+            "amount",
+            "amount_refunded",
+            "currency",
+            "payment_method",
+            "description",
+            "metadata",
+            "failure_code",
+            "failure_message",
+            "stripe_payment_intent_id",
+            "trace_id",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields

@@ -1,0 +1,236 @@
+"""Payments' writes: API clients, accepting a payment, and charging it through the gateway."""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.telemetry import current_trace_id
+from notifications import services as notification_services
+from notifications.models import NotificationKind
+from payments import outbox, transitions
+from payments.api_keys import hash_api_key, new_api_key
+from payments.currencies import format_amount
+from payments.exceptions import RetryableError
+from payments.gateways.base import (
+    CardDeclined,
+    CreateIntent,
+    GatewayRejected,
+    IntentResult,
+    PaymentGateway,
+)
+from payments.models import ApiClient, Payment, PaymentEvent, PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+CHARGE_TASK = "payments.charge_payment"
+WORKER_ACTOR = "worker"
+
+
+# --- API clients -----------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def create_api_client(*, name: str, contact_email: str = "") -> tuple[ApiClient, str]:
+    """Create a client and return it with its raw key, which is never stored nor shown again."""
+    raw_key = new_api_key()
+    client = ApiClient.objects.create(
+        name=name,
+        contact_email=contact_email,
+        key_prefix=raw_key[:12],
+        key_hash=hash_api_key(raw_key),
+    )
+    if contact_email:
+        notification_services.queue_notification(
+            kind=NotificationKind.WELCOME,
+            subject=f"api_client:{client.pk}",
+            recipient=contact_email,
+            context={"client_name": name, "key_prefix": client.key_prefix},
+        )
+    return client, raw_key
+
+
+@transaction.atomic(durable=True)
+def rotate_api_key(*, client: ApiClient) -> str:
+    """Give the client a new key; the old one stops working at once."""
+    raw_key = new_api_key()
+    client.key_prefix = raw_key[:12]
+    client.key_hash = hash_api_key(raw_key)
+    client.save(update_fields=["key_prefix", "key_hash"])
+    return raw_key
+
+
+# --- Accepting a payment ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    amount: int
+    currency: str
+    payment_method: str
+    customer_email: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def accept_payment(
+    *, client: ApiClient, idempotency_key: str, request_fingerprint: str, request: PaymentRequest
+) -> Payment:
+    """Write the payment, its first event and its charge job; runs in the caller's transaction."""
+    trace_id = current_trace_id()
+    payment = Payment.objects.create(
+        client=client,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+        amount=request.amount,
+        currency=request.currency.upper(),
+        payment_method=request.payment_method,
+        customer_email=request.customer_email,
+        description=request.description,
+        metadata=request.metadata,
+        trace_id=trace_id,
+    )
+    PaymentEvent.objects.create(
+        payment=payment,
+        to_status=PaymentStatus.PENDING,
+        actor=f"api:{client.name}",
+        reason="accepted",
+        trace_id=trace_id,
+    )
+    outbox.enqueue(CHARGE_TASK, str(payment.pk))
+    return payment
+
+
+# --- Charging --------------------------------------------------------------------------------
+
+
+def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
+    """Drive one payment through create → confirm → record; safe to run any number of times.
+
+    Each step commits before the next Stripe call, so a crash resumes at the step it
+    stopped in, and every Stripe call carries a key derived from the payment, so a step
+    repeated after a crash is replayed by Stripe rather than executed twice.
+    """
+    payment = _begin_charge(payment_id)
+    if payment.status in transitions.CHARGE_FINISHED:
+        return payment.status
+    try:
+        intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
+        result = gateway.confirm_intent(intent_id, idempotency_key=f"{payment.pk}:confirm")
+        if result.status == "processing":
+            # A replayed confirm repeats the old answer; ask for the intent as it is now.
+            result = gateway.retrieve_intent(intent_id)
+    except CardDeclined as declined:
+        return _record_outcome(
+            payment_id,
+            PaymentStatus.FAILED,
+            failure_code=declined.decline_code,
+            failure_message=declined.message,
+        )
+    except GatewayRejected as rejected:
+        return _record_outcome(
+            payment_id,
+            PaymentStatus.FAILED,
+            failure_code=rejected.code,
+            failure_message=rejected.message[:500],
+        )
+    return _record_intent_outcome(payment_id, result)
+
+
+def _begin_charge(payment_id: str) -> Payment:
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status == PaymentStatus.PENDING:
+            transitions.move(
+                payment,
+                PaymentStatus.PROCESSING,
+                actor=WORKER_ACTOR,
+                reason="charge started",
+                trace_id=current_trace_id(),
+            )
+            payment.save(update_fields=["status", "updated_at"])
+        return payment
+
+
+def _create_intent(payment: Payment, gateway: PaymentGateway) -> str:
+    intent = gateway.create_intent(
+        CreateIntent(
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            idempotency_key=f"{payment.pk}:create",
+            metadata={"payment_id": str(payment.pk)},
+            description=payment.description,
+        )
+    )
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if not locked.stripe_payment_intent_id:
+            locked.stripe_payment_intent_id = intent.intent_id
+            locked.intent_created_at = timezone.now()
+            locked.save(
+                update_fields=["stripe_payment_intent_id", "intent_created_at", "updated_at"]
+            )
+        return locked.stripe_payment_intent_id
+
+
+_INTENT_OUTCOMES = {
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "requires_payment_method": PaymentStatus.FAILED,
+    "canceled": PaymentStatus.CANCELED,
+}
+
+
+def _record_intent_outcome(payment_id: str, result: IntentResult) -> str:
+    outcome = _INTENT_OUTCOMES.get(result.status)
+    if outcome is None:
+        raise RetryableError(f"PaymentIntent is {result.status}; asking again later")
+    return _record_outcome(
+        payment_id,
+        outcome,
+        failure_code=result.failure_code if outcome == PaymentStatus.FAILED else "",
+        failure_message=result.failure_message if outcome == PaymentStatus.FAILED else "",
+    )
+
+
+def _record_outcome(
+    payment_id: str, outcome: str, *, failure_code: str = "", failure_message: str = ""
+) -> str:
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status in transitions.CHARGE_FINISHED:
+            return payment.status  # another run recorded it first
+        transitions.move(
+            payment,
+            outcome,
+            actor=WORKER_ACTOR,
+            reason=failure_code or "charge finished",
+            trace_id=current_trace_id(),
+        )
+        payment.failure_code = failure_code
+        payment.failure_message = failure_message
+        payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+        _queue_outcome_notification(payment)
+        return payment.status
+
+
+def _queue_outcome_notification(payment: Payment) -> None:
+    kind = {
+        PaymentStatus.SUCCEEDED: NotificationKind.RECEIPT,
+        PaymentStatus.FAILED: NotificationKind.PAYMENT_FAILED,
+    }.get(PaymentStatus(payment.status))
+    if kind is None or not payment.customer_email:
+        return
+    notification_services.queue_notification(
+        kind=kind,
+        subject=f"payment:{payment.pk}",
+        recipient=payment.customer_email,
+        context={
+            "payment_id": str(payment.pk),
+            "amount": format_amount(payment.amount, payment.currency),
+            "description": payment.description,
+            "failure_code": payment.failure_code,
+        },
+    )

@@ -1,0 +1,35 @@
+"""Payments tasks: ids in, one service call; retries only for errors that decided nothing."""
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from payments import outbox, services
+from payments.exceptions import RetryableError
+from payments.gateways.stripe import get_gateway
+
+# Transient: the gateway or the database did not decide anything; the same keys are reused.
+TRANSIENT_ERRORS = (RetryableError, OperationalError, InterfaceError)
+
+
+@shared_task(
+    name="payments.charge_payment",
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    # 2, 4, 8 ... capped at 300 s (below the broker visibility timeout), with jitter so a
+    # Stripe outage does not end in a synchronized stampede. 40 retries span ~3 h, well
+    # inside Stripe's 24 h idempotency-key lifetime.
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=40,
+)
+def charge_payment(self: Task[Any, Any], payment_id: str) -> str:
+    return services.charge_payment(payment_id, get_gateway())
+
+
+@shared_task(name="payments.relay_outbox", ignore_result=True)
+def relay_outbox() -> int:
+    return outbox.relay_unpublished(grace_seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)

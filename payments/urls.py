@@ -1,0 +1,10 @@
+"""Routes of the payments API."""
+
+from django.urls import path
+
+from payments import api
+
+urlpatterns = [
+    path("payments", api.PaymentListCreateView.as_view(), name="payment-list"),
+    path("payments/<str:payment_id>", api.PaymentDetailView.as_view(), name="payment-detail"),
+]

@@ -1,0 +1,153 @@
+"""Start and stop the real processes tests need (redis-server, fake Stripe, workers, gunicorn)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{process.args!r} exited with {process.returncode} before listening"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on {port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def spawn(
+    args: list[str], log_file: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        args,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        # Own process group: stop() reaches gunicorn's and Celery's children too.
+        start_new_session=True,
+    )
+
+
+@contextmanager
+def redis_server(directory: Path, *, appendonly: bool = False) -> Iterator[str]:
+    port = free_port()
+    process = spawn(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--dir",
+            str(directory),
+        ],
+        directory / "redis.log",
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+@contextmanager
+def fakestripe(directory: Path, *extra_args: str) -> Iterator[str]:
+    port = free_port()
+    process = spawn(
+        [str(BIN / "python"), "manage.py", "fakestripe", "--port", str(port), *extra_args],
+        directory / "fakestripe.log",
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def celery_worker(
+    name: str, env: dict[str, str], log_dir: Path, *, concurrency: int = 2
+) -> subprocess.Popen[bytes]:
+    return spawn(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "-n",
+            f"{name}@%h",
+            "-Q",
+            "payments,notifications,maintenance",
+            "--concurrency",
+            str(concurrency),
+            "-l",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        log_dir / f"{name}.log",
+        env,
+    )
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2) -> Iterator[str]:
+    port = free_port()
+    process = spawn(
+        [
+            str(BIN / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "4",
+        ],
+        log_dir / "gunicorn.log",
+        env,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
