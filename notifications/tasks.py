@@ -1,5 +1,7 @@
 """Notification tasks: ids in, one service call."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from celery import Task, shared_task

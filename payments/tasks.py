@@ -1,5 +1,7 @@
 """Payments tasks: ids in, one service call; retries only for errors that decided nothing."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from celery import Task, shared_task

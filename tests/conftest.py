@@ -14,8 +14,11 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory):
     from config.celery import app as celery_app
 
     with processes.redis_server(tmp_path_factory.mktemp("broker")) as url:
-        celery_app.conf.broker_url = url
-        yield url
+        # Celery reads CELERY_BROKER_URL from the environment before its own settings.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("CELERY_BROKER_URL", url)
+            assert str(celery_app.connection_for_write().port) in url
+            yield url
 
 
 @pytest.fixture
@@ -29,3 +32,23 @@ def api(merchant) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant[1]}")
     return client
+
+
+@pytest.fixture(scope="session")
+def fake_stripe_url(tmp_path_factory: pytest.TempPathFactory):
+    """The fake Stripe server as a real process on a free loopback port."""
+    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe")) as url:
+        yield url
+
+
+@pytest.fixture
+def gateway(fake_stripe_url):
+    """The real Stripe gateway (official library, real HTTP) pointed at the fake."""
+    import stripe
+
+    from payments.gateways.stripe import StripeGateway
+
+    client = stripe.StripeClient(
+        "sk_test_unit", base_addresses={"api": fake_stripe_url}, max_network_retries=0
+    )
+    return StripeGateway(client)

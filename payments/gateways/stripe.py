@@ -31,15 +31,15 @@ _UNDECIDED_ERRORS = (
 )
 
 
-def _result_from_intent(intent: Any, request_id: str = "") -> IntentResult:
-    error = intent.get("last_payment_error") or {}
+def _result_from_intent(intent: stripe.PaymentIntent, request_id: str = "") -> IntentResult:
+    error = intent.last_payment_error
     return IntentResult(
-        intent_id=intent["id"],
-        status=intent["status"],
-        amount=intent["amount"],
-        currency=intent["currency"],
-        failure_code=error.get("decline_code") or error.get("code") or "",
-        failure_message=error.get("message") or "",
+        intent_id=intent.id,
+        status=intent.status,
+        amount=intent.amount,
+        currency=intent.currency,
+        failure_code=(error.decline_code or error.code or "") if error else "",
+        failure_message=(error.message or "") if error else "",
         request_id=request_id,
     )
 
@@ -75,13 +75,13 @@ class StripeGateway:
                 raise GatewayRejected(error.code or type(error).__name__, str(error)) from error
 
     def _intent_call(
-        self, operation: str, payment_id: str, call: Callable[[], Any]
+        self, operation: str, payment_id: str, call: Callable[[], stripe.PaymentIntent]
     ) -> IntentResult:
         with self._call(operation, **{"payment.id": payment_id}) as span:
             intent = call()
             request_id = intent.last_response.request_id if intent.last_response else ""
             _record_request_id(span, request_id)
-            span.set_attribute("stripe.payment_intent.status", intent["status"])
+            span.set_attribute("stripe.payment_intent.status", intent.status)
             return _result_from_intent(intent, request_id or "")
 
     def create_intent(self, request: CreateIntent) -> IntentResult:

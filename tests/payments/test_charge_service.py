@@ -1,0 +1,118 @@
+"""The charge service against the fake Stripe server over HTTP, with real PostgreSQL."""
+
+import pytest
+import requests
+
+from payments import services
+from payments.exceptions import RetryableError
+from payments.gateways.base import CreateIntent
+from payments.models import OutboxMessage
+from tests.factories import PaymentFactory
+
+
+def ledger_charges(url: str, payment_id: str) -> list[dict]:
+    charges = requests.get(f"{url}/_fake/ledger", timeout=5).json()["charges"]
+    return [c for c in charges if c["metadata"].get("payment_id") == payment_id]
+
+
+def intents_for(gateway, payment_id: str) -> int:
+    found = gateway._client.v1.payment_intents.search(
+        params={"query": f"metadata['payment_id']:'{payment_id}'"}
+    )
+    return len(found.data)
+
+
+def notification_jobs() -> int:
+    return OutboxMessage.objects.filter(task_name="notifications.send_notification").count()
+
+
+def test_a_visa_payment_succeeds_with_events_and_a_receipt_queued(db, gateway, fake_stripe_url):
+    payment = PaymentFactory(customer_email="buyer@example.com")
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    payment.refresh_from_db()
+    assert payment.stripe_payment_intent_id.startswith("pi_")
+    assert payment.intent_created_at is not None
+    assert list(payment.events.values_list("from_status", "to_status")) == [
+        ("pending", "processing"),
+        ("processing", "succeeded"),
+    ]
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+    assert notification_jobs() == 1
+
+
+def test_running_again_after_success_changes_nothing(db, gateway, fake_stripe_url):
+    payment = PaymentFactory(customer_email="buyer@example.com")
+    services.charge_payment(str(payment.id), gateway)
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert payment.events.count() == 2
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+    assert notification_jobs() == 1
+
+
+def test_a_create_whose_answer_was_lost_is_replayed_not_repeated(db, gateway, fake_stripe_url):
+    payment = PaymentFactory()
+    # The first attempt reached Stripe, then the worker died before storing the intent id.
+    gateway.create_intent(
+        CreateIntent(
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            idempotency_key=f"{payment.id}:create",
+            metadata={"payment_id": str(payment.id)},
+        )
+    )
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert intents_for(gateway, str(payment.id)) == 1
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [
+        ("pm_card_chargeDeclined", "failed", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "failed", "insufficient_funds"),
+        ("pm_card_chargeDeclinedExpiredCard", "failed", "expired_card"),
+        ("pm_card_authenticationRequired", "requires_action", ""),
+    ],
+)
+def test_declines_and_3ds(db, gateway, fake_stripe_url, card, status, code):
+    payment = PaymentFactory(payment_method=card, customer_email="buyer@example.com")
+
+    assert services.charge_payment(str(payment.id), gateway) == status
+
+    payment.refresh_from_db()
+    assert payment.failure_code == code
+    assert ledger_charges(fake_stripe_url, str(payment.id)) == []
+    assert notification_jobs() == (1 if status == "failed" else 0)
+
+
+def test_a_request_stripe_refuses_fails_the_payment_with_stripes_code(db, gateway):
+    payment = PaymentFactory(payment_method="pm_card_doesNotExist")
+
+    assert services.charge_payment(str(payment.id), gateway) == "failed"
+
+    payment.refresh_from_db()
+    assert payment.failure_code == "resource_missing"
+
+
+def test_a_stripe_outage_raises_retryable_and_leaves_the_payment_processing(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory()
+    requests.post(f"{fake_stripe_url}/_fake/faults", json={"error_rate": 1.0}, timeout=5)
+    try:
+        with pytest.raises(RetryableError):
+            services.charge_payment(str(payment.id), gateway)
+    finally:
+        requests.post(f"{fake_stripe_url}/_fake/faults", json={"error_rate": 0.0}, timeout=5)
+    payment.refresh_from_db()
+    assert payment.status == "processing"
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
