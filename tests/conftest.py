@@ -13,12 +13,14 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory):
     """A Redis of our own: nothing this process publishes reaches the developer's broker."""
     from config.celery import app as celery_app
 
-    with processes.redis_server(tmp_path_factory.mktemp("broker")) as url:
+    with (
+        processes.redis_server(tmp_path_factory.mktemp("broker")) as url,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         # Celery reads CELERY_BROKER_URL from the environment before its own settings.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("CELERY_BROKER_URL", url)
-            assert str(celery_app.connection_for_write().port) in url
-            yield url
+        patch.setenv("CELERY_BROKER_URL", url)
+        assert str(celery_app.connection_for_write().port) in url
+        yield url
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from payments import services
 from payments.models import Payment
 from tests import processes
 
-
 FINAL_STATUSES = {"succeeded", "failed", "requires_action", "canceled"}
 
 
