@@ -10,6 +10,8 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from payments.currencies import format_amount
+
 TERMINAL = {"succeeded", "failed", "requires_action", "canceled", "refunded"}
 
 
@@ -90,7 +92,7 @@ class Command(BaseCommand):
             step.label,
             str(response.status_code),
             payment["status"],
-            payment["failure_code"] or f"{payment['amount']} {payment['currency']}",
+            payment["failure_code"] or format_amount(payment["amount"], payment["currency"]),
             payment["trace_id"],
         ]
 
