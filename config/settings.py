@@ -130,11 +130,25 @@ CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=5.0)
 # Outbox rows younger than this are left to the on_commit fast path.
 OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5.0)
+# A payment unchanged this long while pending/processing gets its charge re-published.
+# Longer than the longest retry countdown (300 s), so normal retries are left alone.
+STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=600)
+RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {
         "task": "payments.relay_outbox",
         "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
         "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 2},
+    },
+    "recover-stalled-payments": {
+        "task": "payments.recover_stalled_payments",
+        "schedule": RECOVERY_INTERVAL_SECONDS,
+        "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
+    },
+    "expire-idempotency-records": {
+        "task": "payments.expire_idempotency_records",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
     },
 }
 

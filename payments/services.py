@@ -2,7 +2,9 @@
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CHARGE_TASK = "payments.charge_payment"
 WORKER_ACTOR = "worker"
+CHARGE_WINDOW_EXPIRED = "charge_window_expired"
 
 
 # --- API clients -----------------------------------------------------------------------------
@@ -116,11 +119,21 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
     if payment.status in transitions.CHARGE_FINISHED:
         return payment.status
     try:
-        intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
-        result = gateway.confirm_intent(intent_id, idempotency_key=f"{payment.pk}:confirm")
+        if _stripe_may_have_forgotten_our_keys(payment):
+            result = _resume_without_keys(payment, gateway)
+            if result is None:
+                return _record_outcome(
+                    payment_id,
+                    PaymentStatus.FAILED,
+                    failure_code=CHARGE_WINDOW_EXPIRED,
+                    failure_message="not charged within the provider's idempotency window",
+                )
+        else:
+            intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
+            result = gateway.confirm_intent(intent_id, idempotency_key=f"{payment.pk}:confirm")
         if result.status == "processing":
             # A replayed confirm repeats the old answer; ask for the intent as it is now.
-            result = gateway.retrieve_intent(intent_id)
+            result = gateway.retrieve_intent(result.intent_id)
     except CardDeclined as declined:
         return _record_outcome(
             payment_id,
@@ -136,6 +149,33 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
             failure_message=rejected.message[:500],
         )
     return _record_intent_outcome(payment_id, result)
+
+
+def _stripe_may_have_forgotten_our_keys(payment: Payment) -> bool:
+    # Stripe keeps idempotency keys for 24 h. The first use of our keys came after the
+    # payment was accepted, so before this age every key is certainly still honoured.
+    lifetime = timedelta(seconds=settings.STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS)
+    return timezone.now() - payment.created_at >= lifetime
+
+
+def _resume_without_keys(payment: Payment, gateway: PaymentGateway) -> IntentResult | None:
+    """Past the key lifetime a create could charge twice: only find, confirm and read.
+
+    None means Stripe has no PaymentIntent for this payment: it was never created, and
+    charging a customer a day late is not something to start now.
+    """
+    if payment.stripe_payment_intent_id:
+        intent: IntentResult | None = gateway.retrieve_intent(payment.stripe_payment_intent_id)
+    else:
+        intent = gateway.find_intent_by_payment_id(str(payment.pk))
+        if intent is not None:
+            _store_intent_id(str(payment.pk), intent.intent_id)
+    if intent is not None and intent.status == "requires_confirmation":
+        # Confirming is safe without the old key: a PaymentIntent is charged at most once.
+        intent = gateway.confirm_intent(
+            intent.intent_id, idempotency_key=f"{payment.pk}:confirm:{intent.intent_id}"
+        )
+    return intent
 
 
 def _begin_charge(payment_id: str) -> Payment:
@@ -164,10 +204,15 @@ def _create_intent(payment: Payment, gateway: PaymentGateway) -> str:
             description=payment.description,
         )
     )
+    return _store_intent_id(str(payment.pk), intent.intent_id)
+
+
+def _store_intent_id(payment_id: str, intent_id: str) -> str:
+    """Commit the PaymentIntent id: the recovery point between create and confirm."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        locked = Payment.objects.select_for_update().get(pk=payment_id)
         if not locked.stripe_payment_intent_id:
-            locked.stripe_payment_intent_id = intent.intent_id
+            locked.stripe_payment_intent_id = intent_id
             locked.intent_created_at = timezone.now()
             locked.save(
                 update_fields=["stripe_payment_intent_id", "intent_created_at", "updated_at"]

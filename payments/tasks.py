@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from payments import outbox, services
+from payments import idempotency, outbox, recovery, services
 from payments.exceptions import RetryableError
 from payments.gateways.stripe import get_gateway
 
@@ -35,3 +36,15 @@ def charge_payment(self: Task[Any, Any], payment_id: str) -> str:
 @shared_task(name="payments.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay_unpublished(grace_seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
+
+
+@shared_task(name="payments.recover_stalled_payments", ignore_result=True)
+def recover_stalled_payments() -> int:
+    return recovery.recover_stalled_payments(
+        older_than=timedelta(seconds=settings.STALLED_PAYMENT_SECONDS)
+    )
+
+
+@shared_task(name="payments.expire_idempotency_records", ignore_result=True)
+def expire_idempotency_records() -> int:
+    return idempotency.expire_records()

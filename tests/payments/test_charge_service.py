@@ -116,3 +116,68 @@ def test_a_stripe_outage_raises_retryable_and_leaves_the_payment_processing(
 
     assert services.charge_payment(str(payment.id), gateway) == "succeeded"
     assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+
+
+def age_past_key_lifetime(payment) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.models import Payment
+
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=25))
+
+
+def create_at_stripe_and_lose_the_answer(gateway, payment) -> str:
+    return gateway.create_intent(
+        CreateIntent(
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            idempotency_key=f"{payment.id}:create",
+            metadata={"payment_id": str(payment.id)},
+        )
+    ).intent_id
+
+
+def test_past_the_key_lifetime_a_lost_create_is_found_by_search_not_repeated(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory()
+    intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
+    age_past_key_lifetime(payment)
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    payment.refresh_from_db()
+    assert payment.stripe_payment_intent_id == intent_id
+    assert intents_for(gateway, str(payment.id)) == 1
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+
+
+def test_past_the_key_lifetime_a_stored_charged_intent_is_read_not_charged_again(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory()
+    intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
+    gateway.confirm_intent(intent_id, idempotency_key=f"{payment.id}:confirm")
+    payment.stripe_payment_intent_id = intent_id
+    payment.status = "processing"
+    payment.save()
+    age_past_key_lifetime(payment)
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+
+
+def test_past_the_key_lifetime_nothing_is_created_anymore(db, gateway, fake_stripe_url):
+    payment = PaymentFactory()
+    age_past_key_lifetime(payment)
+
+    assert services.charge_payment(str(payment.id), gateway) == "failed"
+
+    payment.refresh_from_db()
+    assert payment.failure_code == "charge_window_expired"
+    assert intents_for(gateway, str(payment.id)) == 0
+    assert ledger_charges(fake_stripe_url, str(payment.id)) == []

@@ -1,0 +1,116 @@
+"""Sweepers and operator commands that re-drive payments from PostgreSQL."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from payments import idempotency, recovery
+from payments.models import IdempotencyRecord, OutboxMessage, Payment
+from tests.factories import ApiClientFactory, PaymentFactory
+
+
+def charge_jobs_for(payment: Payment) -> int:
+    return OutboxMessage.objects.filter(
+        task_name="payments.charge_payment", args=[str(payment.pk)]
+    ).count()
+
+
+def make_stale(*payments: Payment, minutes: int = 30) -> None:
+    Payment.objects.filter(pk__in=[p.pk for p in payments]).update(
+        updated_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+def test_only_unfinished_payments_without_recent_progress_are_re_driven(db):
+    stalled_pending = PaymentFactory()
+    stalled_processing = PaymentFactory(status="processing")
+    finished = PaymentFactory(status="succeeded")
+    fresh = PaymentFactory()
+    make_stale(stalled_pending, stalled_processing, finished)
+
+    assert recovery.recover_stalled_payments(older_than=timedelta(minutes=10)) == 2
+
+    assert [charge_jobs_for(p) for p in (stalled_pending, stalled_processing)] == [1, 1]
+    assert [charge_jobs_for(p) for p in (finished, fresh)] == [0, 0]
+    # Re-driving counts as progress: the next sweep leaves them alone for a period.
+    assert recovery.recover_stalled_payments(older_than=timedelta(minutes=10)) == 0
+
+
+def test_payments_recover_dry_run_lists_and_changes_nothing(db):
+    payment = PaymentFactory()
+    make_stale(payment)
+    out = StringIO()
+
+    call_command("payments_recover", "--older-than", "60", "--dry-run", stdout=out)
+
+    assert str(payment.pk) in out.getvalue()
+    assert "1 stalled payment(s); nothing changed" in out.getvalue()
+    assert charge_jobs_for(payment) == 0
+
+
+def test_payments_recover_re_publishes(db):
+    payment = PaymentFactory()
+    make_stale(payment)
+    out = StringIO()
+
+    call_command("payments_recover", "--older-than", "60", stdout=out, stderr=StringIO())
+
+    assert "re-published 1 of 1 stalled payment(s)" in out.getvalue()
+    assert charge_jobs_for(payment) == 1
+
+
+def test_payments_replay_re_publishes_every_unfinished_payment_since(db):
+    old = PaymentFactory()
+    recent = PaymentFactory(status="processing")
+    done = PaymentFactory(status="failed")
+    Payment.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    out = StringIO()
+
+    since = (timezone.now() - timedelta(hours=1)).isoformat()
+    call_command("payments_replay", "--since", since, stdout=out, stderr=StringIO())
+    call_command("payments_replay", "--since", since, stdout=out, stderr=StringIO())
+
+    assert [charge_jobs_for(p) for p in (old, recent, done)] == [0, 2, 0]
+
+
+def test_payments_replay_by_ids(db):
+    chosen, other = PaymentFactory(), PaymentFactory()
+
+    call_command("payments_replay", "--ids", str(chosen.pk), stdout=StringIO(), stderr=StringIO())
+
+    assert (charge_jobs_for(chosen), charge_jobs_for(other)) == (1, 0)
+
+
+def test_payments_replay_refuses_a_bad_date(db):
+    with pytest.raises(CommandError, match="not an ISO date-time"):
+        call_command("payments_replay", "--since", "yesterday")
+
+
+def test_outbox_status_shows_waiting_work(db):
+    OutboxMessage.objects.create(
+        task_name="payments.charge_payment", args=["x"], last_error="OperationalError"
+    )
+    out = StringIO()
+
+    call_command("outbox_status", stdout=out)
+
+    assert "payments.charge_payment" in out.getvalue()
+    assert "OperationalError" in out.getvalue()
+
+
+def test_expired_idempotency_records_are_deleted(db):
+    client = ApiClientFactory()
+    now = timezone.now()
+    old = IdempotencyRecord.objects.create(
+        client=client, key="old", request_fingerprint="f", locked_at=now, completed_at=now
+    )
+    IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=2))
+    IdempotencyRecord.objects.create(
+        client=client, key="new", request_fingerprint="f", locked_at=now, completed_at=now
+    )
+
+    assert idempotency.expire_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
