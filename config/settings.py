@@ -125,7 +125,8 @@ STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS = env.int(
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = False  # extended results would copy task args into result rows
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, dispatching only while it holds the leader lock.
+CELERY_BEAT_SCHEDULER = "config.beat:LeaderDatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=5.0)
 # Outbox rows younger than this are left to the on_commit fast path.

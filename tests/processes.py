@@ -151,3 +151,21 @@ def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2) -> Iterato
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+def celery_beat(name: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    return spawn(
+        [str(BIN / "celery"), "-A", "config", "beat", "-l", "INFO", "--pidfile", ""],
+        log_dir / f"{name}.log",
+        env,
+    )
+
+
+def test_environment(database: dict[str, object], broker_url: str) -> dict[str, str]:
+    """Environment for a subprocess that must use this test session's database and broker."""
+    return {
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+        ),
+        "CELERY_BROKER_URL": broker_url,
+    }
