@@ -2,7 +2,7 @@
 
 import logging
 
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -47,7 +47,14 @@ def send_notification(notification_id: int) -> str:
             return notification.status
         notification.attempts += 1
         subject_line, body = render_email(notification)
-        send_mail(subject_line, body, None, [notification.recipient])
+        EmailMessage(
+            subject_line,
+            body,
+            to=[notification.recipient],
+            # Stable per notification: if a crash after sending makes us send again, mail
+            # systems see the same Message-ID and show one email.
+            headers={"Message-ID": f"<{notification.dedupe_key.replace(':', '.')}@payments>"},
+        ).send()
         notification.status = NotificationStatus.SENT
         notification.sent_at = timezone.now()
         notification.last_error = ""

@@ -8,6 +8,7 @@ from django.utils import timezone
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract, inject
 
+from config import failpoints
 from config.celery import app as celery_app
 from payments.models import OutboxMessage
 
@@ -22,8 +23,14 @@ def enqueue(task_name: str, *ids: str | int) -> OutboxMessage:
         task_name=task_name, args=[str(i) for i in ids], traceparent=carrier.get("traceparent", "")
     )
     # robust: a broker outage must not turn an accepted, committed request into a 500.
-    transaction.on_commit(lambda: publish(message), robust=True)
+    transaction.on_commit(lambda: _publish_after_commit(message), robust=True)
     return message
+
+
+def _publish_after_commit(message: OutboxMessage) -> None:
+    # The chaos suite kills the process here: committed, never published. The relay owes it.
+    failpoints.maybe_crash("after_commit")
+    publish(message)
 
 
 def publish(message: OutboxMessage) -> bool:

@@ -43,6 +43,7 @@ def test_sending_twice_delivers_one_email(db):
     email = mail.outbox[0]
     assert email.to == ["buyer@example.com"]
     assert email.subject == "Your payment of 12.50 USD succeeded"
+    assert email.message()["Message-ID"] == "<receipt.payment.p-1@payments>"
     assert 'for "Tea & "cake""' in email.body  # plain text: nothing HTML-escaped
     notification.refresh_from_db()
     assert (notification.attempts, notification.status) == (1, "sent")
