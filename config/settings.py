@@ -134,6 +134,7 @@ OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5.0
 # A payment unchanged this long while pending/processing gets its charge re-published.
 # Longer than the longest retry countdown (300 s), so normal retries are left alone.
 STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=600)
+STALLED_NOTIFICATION_SECONDS = env.int("STALLED_NOTIFICATION_SECONDS", default=600)
 RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {
@@ -143,6 +144,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recover-stalled-payments": {
         "task": "payments.recover_stalled_payments",
+        "schedule": RECOVERY_INTERVAL_SECONDS,
+        "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
+    },
+    "recover-unsent-notifications": {
+        "task": "notifications.recover_unsent_notifications",
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
     },

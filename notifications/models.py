@@ -3,6 +3,7 @@
 from typing import ClassVar
 
 from django.db import models
+from django.utils import timezone
 
 
 class NotificationKind(models.TextChoices):
@@ -35,10 +36,19 @@ class Notification(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last time a send task was queued; the sweeper re-queues unsent ones long past it.
+    queued_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["queued_at"],
+                condition=models.Q(status="pending"),
+                name="notification_unsent",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.dedupe_key

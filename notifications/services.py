@@ -1,6 +1,7 @@
 """Notifications' writes: queue a message once per (kind, subject), and send it once."""
 
 import logging
+from datetime import timedelta
 
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -60,6 +61,21 @@ def send_notification(notification_id: int) -> str:
         notification.last_error = ""
         notification.save(update_fields=["status", "sent_at", "attempts", "last_error"])
     return notification.status
+
+
+def redrive_unsent(older_than: timedelta, limit: int = 1000) -> int:
+    """Queue the send again for pending notifications whose task was lost (broker wiped)."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        Notification.objects.filter(status=NotificationStatus.PENDING, queued_at__lt=cutoff)
+        .order_by("queued_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for notification_id in ids:
+        with transaction.atomic():
+            Notification.objects.filter(pk=notification_id).update(queued_at=timezone.now())
+            outbox.enqueue(SEND_TASK, notification_id)
+    return len(ids)
 
 
 def record_send_failure(notification_id: int, error: BaseException, *, final: bool) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from notifications import services
 
@@ -28,3 +30,8 @@ def send_notification(self: Task[Any, Any], notification_id: str) -> str:
         final = self.request.retries >= MAX_SEND_RETRIES
         services.record_send_failure(int(notification_id), error, final=final)
         raise
+
+
+@shared_task(name="notifications.recover_unsent_notifications", ignore_result=True)
+def recover_unsent_notifications() -> int:
+    return services.redrive_unsent(timedelta(seconds=settings.STALLED_NOTIFICATION_SECONDS))

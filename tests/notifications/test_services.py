@@ -72,3 +72,24 @@ def test_a_failed_attempt_is_recorded_and_the_last_one_marks_it_failed(db):
     services.record_send_failure(notification.pk, ConnectionRefusedError(), final=True)
     notification.refresh_from_db()
     assert notification.status == "failed"
+
+
+def test_unsent_notifications_whose_task_was_lost_are_queued_again(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lost = queue_receipt()
+    sent = services.queue_notification(
+        kind=NotificationKind.RECEIPT, subject="payment:p-2", recipient="b@example.com", context={}
+    )
+    Notification.objects.filter(pk=sent.pk).update(status=NotificationStatus.SENT)
+    Notification.objects.update(queued_at=timezone.now() - timedelta(minutes=20))
+
+    assert services.redrive_unsent(timedelta(minutes=10)) == 1
+    assert services.redrive_unsent(timedelta(minutes=10)) == 0  # re-queued counts as fresh
+
+    jobs = OutboxMessage.objects.filter(
+        task_name="notifications.send_notification", args=[str(lost.pk)]
+    )
+    assert jobs.count() == 2

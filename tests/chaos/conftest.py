@@ -1,0 +1,25 @@
+"""Chaos fixtures: a fresh stack of real processes per scenario."""
+
+import os
+
+import pytest
+
+from tests.chaos.nemeses import SCENARIOS
+from tests.chaos.runner import run_scenario
+from tests.chaos.stack import running_stack
+
+
+@pytest.fixture
+def chaos(transactional_db, tmp_path):
+    """Run a named scenario against its own stack; returns the checked report."""
+
+    def run(name: str, count: int):
+        scenario = SCENARIOS[name]
+        with running_stack(tmp_path, {}, beats=scenario.beats, web_env=scenario.web_env) as stack:
+            return run_scenario(name, stack, scenario.nemesis, count=count)
+
+    return run
+
+
+def chaos_count(default: int) -> int:
+    return int(os.environ.get("CHAOS_N", default))

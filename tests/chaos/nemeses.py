@@ -1,0 +1,110 @@
+"""The faults, each a function that breaks a real process and heals it again."""
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from config import beat
+from tests.chaos.runner import FaultLog
+from tests.chaos.stack import ChaosStack
+
+
+def kill_pool_children(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("kill -9 a pool child every 0.7 s"):
+        for round_number in range(12):
+            stack.kill_pool_child(f"worker{round_number % 2 + 1}")
+            time.sleep(0.7)
+
+
+def kill_whole_worker(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("kill -9 worker1 (main process and children)"):
+        stack.kill_worker("worker1")
+        time.sleep(3)
+        stack.restart_worker("worker1")
+
+
+def warm_shutdown_worker(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("SIGTERM worker1, restart after it drained"):
+        stack.warm_shutdown_worker("worker1")
+        time.sleep(1)
+        stack.restart_worker("worker1")
+
+
+def restart_redis(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("kill -9 Redis (AOF everysec), restart after 3 s"):
+        stack.kill_redis()
+        time.sleep(3)
+        stack.start_redis()
+
+
+def flush_redis(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("FLUSHALL: every queued message gone"):
+        stack.redis_cli("FLUSHALL")
+        time.sleep(1)
+        stack.redis_cli("FLUSHALL")
+
+
+def stripe_meltdown(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("Stripe: 30% 500s"):
+        stack.set_faults(error_rate=0.3)
+        time.sleep(4)
+    with log.window("Stripe: 30% 429s + 200 ms latency"):
+        stack.set_faults(rate_limit_rate=0.3, latency_ms=200)
+        time.sleep(4)
+    with log.window("Stripe: 20% charged but the answer lost"):
+        stack.set_faults(drop_rate=0.2)
+        time.sleep(4)
+    stack.clear_faults()
+
+
+def crash_after_commit(stack: ChaosStack, log: FaultLog) -> None:
+    # The web processes run with PAYMENTS_FAILPOINTS=after_commit=0.15 (see SCENARIOS).
+    with log.window("web process dies after COMMIT, before publish (15%)"):
+        time.sleep(8)
+
+
+def terminate_database_sessions(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("pg_terminate_backend on every session, each second"):
+        for _ in range(8):
+            stack.terminate_backends()
+            time.sleep(1)
+
+
+def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
+    leader = beat.current_leader()
+    assert leader, "one of the two beats leads"
+    pid = int(leader.rsplit(":", 1)[1])
+    name = next(name for name, process in stack.beats.items() if process.pid == pid)
+    with log.window(f"kill -9 the beat leader ({name}) while the relay is needed"):
+        os.killpg(pid, signal.SIGKILL)
+        stack.beats[name].wait()
+        deadline = time.monotonic() + 15
+        while (beat.current_leader() or leader) == leader:
+            assert time.monotonic() < deadline, "no standby took over"
+            time.sleep(0.2)
+        time.sleep(4)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    nemesis: object
+    beats: int = 1
+    web_env: dict[str, str] = field(default_factory=dict)
+
+
+SCENARIOS = {
+    "kill_pool_child": Scenario(kill_pool_children),
+    "kill_worker": Scenario(kill_whole_worker),
+    "warm_shutdown": Scenario(warm_shutdown_worker),
+    "redis_restart": Scenario(restart_redis),
+    "redis_flushall": Scenario(flush_redis),
+    "stripe_faults": Scenario(stripe_meltdown),
+    "crash_after_commit": Scenario(
+        crash_after_commit, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.15"}
+    ),
+    "pg_terminate_backend": Scenario(terminate_database_sessions),
+    "beat_leader_killed": Scenario(
+        kill_beat_leader, beats=2, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.1"}
+    ),
+}

@@ -1,0 +1,199 @@
+"""The whole service as real processes, with the levers a nemesis pulls."""
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from django.conf import settings
+
+from tests import processes
+
+# Sweepers run fast in chaos runs, so "healed" means seconds, not the production minutes.
+FAST_SWEEPERS = {
+    "STALLED_PAYMENT_SECONDS": "8",
+    "STALLED_NOTIFICATION_SECONDS": "8",
+    "RECOVERY_INTERVAL_SECONDS": "2",
+    "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
+    "OUTBOX_RELAY_GRACE_SECONDS": "2",
+}
+
+
+@dataclass
+class ChaosStack:
+    directory: Path
+    env: dict[str, str]
+    broker_port: int
+    stripe_url: str = ""
+    web_url: str = ""
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    beats: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    redis: subprocess.Popen[bytes] | None = None
+
+    # --- workers -----------------------------------------------------------------------------
+
+    def start_worker(self, name: str) -> None:
+        self.workers[name] = processes.celery_worker(name, self.env, self.directory)
+
+    def wait_workers_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for name in self.workers:
+            log = self.directory / f"{name}.log"
+            while "ready." not in (log.read_text() if log.exists() else ""):
+                assert time.monotonic() < deadline, f"{name} not ready: {log}"
+                time.sleep(0.2)
+
+    def pool_children(self, name: str) -> list[int]:
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.workers[name].pid)], capture_output=True, text=True
+        )
+        return [int(pid) for pid in found.stdout.split()]
+
+    def kill_pool_child(self, name: str) -> None:
+        children = self.pool_children(name)
+        if children:
+            os.kill(children[0], signal.SIGKILL)
+
+    def kill_worker(self, name: str) -> None:
+        """kill -9 the worker and its pool children at once."""
+        os.killpg(self.workers[name].pid, signal.SIGKILL)
+        self.workers[name].wait()
+
+    def warm_shutdown_worker(self, name: str) -> None:
+        self.workers[name].send_signal(signal.SIGTERM)
+        self.workers[name].wait(timeout=120)
+
+    def restart_worker(self, name: str) -> None:
+        (self.directory / f"{name}.log").rename(self.directory / f"{name}.{time.time():.0f}.log")
+        self.start_worker(name)
+
+    # --- broker ------------------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        self.redis = processes.spawn(
+            [
+                "redis-server",
+                "--port",
+                str(self.broker_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+                "--dir",
+                str(self.directory),
+            ],
+            self.directory / "redis.log",
+        )
+        processes.wait_for_port(self.broker_port, self.redis)
+
+    def kill_redis(self) -> None:
+        assert self.redis is not None
+        self.redis.send_signal(signal.SIGKILL)
+        self.redis.wait()
+
+    def redis_cli(self, *args: str) -> str:
+        return subprocess.run(
+            ["redis-cli", "-p", str(self.broker_port), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    # --- database ----------------------------------------------------------------------------
+
+    def terminate_backends(self) -> int:
+        """pg_terminate_backend every session of the test database but this process's."""
+        database = settings.DATABASES["default"]
+        with psycopg.connect(
+            host=database["HOST"],
+            port=database["PORT"],
+            user=database["USER"],
+            dbname="postgres",
+            autocommit=True,
+        ) as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid() AND application_name <> %s",
+                [database["NAME"], TEST_PROCESS_APPLICATION_NAME],
+            ).fetchall()
+        return len(rows)
+
+    # --- fake Stripe -------------------------------------------------------------------------
+
+    def set_faults(self, **faults: Any) -> None:
+        requests.post(f"{self.stripe_url}/_fake/faults", json=faults, timeout=5).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.stripe_url}/_fake/faults", timeout=5).raise_for_status()
+
+    def ledger(self) -> dict[str, Any]:
+        response = requests.get(f"{self.stripe_url}/_fake/ledger", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    # --- beat --------------------------------------------------------------------------------
+
+    def start_beat(self, name: str) -> None:
+        self.beats[name] = processes.celery_beat(name, self.env, self.directory)
+
+    def kill_beat(self, name: str) -> None:
+        os.killpg(self.beats[name].pid, signal.SIGKILL)
+        self.beats[name].wait()
+
+
+# The test process marks its own database session so terminate_backends spares it.
+TEST_PROCESS_APPLICATION_NAME = "chaos-checker"
+
+
+@contextmanager
+def running_stack(
+    directory: Path,
+    broker_url_env: dict[str, str],
+    *,
+    workers: int = 2,
+    beats: int = 1,
+    web_env: dict[str, str] | None = None,
+) -> Any:
+    """Fake Stripe (journaled), Redis with AOF, workers, beat(s) and gunicorn."""
+    (directory / "mail").mkdir(exist_ok=True)
+    broker_port = processes.free_port()
+    env = {
+        **processes.test_environment(
+            settings.DATABASES["default"], f"redis://127.0.0.1:{broker_port}/0"
+        ),
+        **FAST_SWEEPERS,
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(directory / "mail"),
+        **broker_url_env,
+    }
+    stack = ChaosStack(directory=directory, env=env, broker_port=broker_port)
+    with ExitStack() as cleanup:
+        stack.start_redis()
+        cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))
+        stack.stripe_url = cleanup.enter_context(
+            processes.fakestripe(directory, "--state", str(directory / "fakestripe.journal"))
+        )
+        env["STRIPE_API_BASE"] = stack.stripe_url
+        for number in range(1, workers + 1):
+            stack.start_worker(f"worker{number}")
+        cleanup.callback(lambda: [processes.stop(w) for w in stack.workers.values()])
+        for number in range(1, beats + 1):
+            stack.start_beat(f"beat{number}")
+        cleanup.callback(lambda: [processes.stop(b) for b in stack.beats.values()])
+        stack.web_url = cleanup.enter_context(
+            processes.gunicorn({**env, **(web_env or {})}, directory, workers=3)
+        )
+        stack.wait_workers_ready()
+        yield stack
