@@ -68,7 +68,7 @@ def claim_tick(task_name: str, period_seconds: float, now: float | None = None) 
             """,
             [now, task_name, period_start],
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
 
 class LeaderDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]

@@ -1,0 +1,259 @@
+"""One request through auth, routing, faults and idempotency to its handler: the fake's core."""
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from . import events, payment_intents, refunds
+from .config import ServerConfig
+from .context import DEFAULT_API_VERSION, Handler, RawJson, RequestContext
+from .control import ControlApi
+from .errors import (
+    JsonObject,
+    StripeError,
+    api_error,
+    invalid_api_key,
+    missing_api_key,
+    rate_limited,
+    unrecognized_url,
+)
+from .faults import Fault, FaultDecision, FaultInjector
+from .forms import ParamReader, Params, decode_form
+from .httpwire import Request, Response
+from .idempotency import IdempotencyRecord, fingerprint
+from .ids import hash_api_key, new_id
+from .store import PendingDelivery, Store
+from .webhooks import RetrySettings, WebhookDispatcher, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+# (method, route) → handler; a route is the path after /v1/ with ids replaced by ":id".
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "payment_intents"): payment_intents.create_payment_intent,
+    ("GET", "payment_intents"): payment_intents.list_payment_intents,
+    ("GET", "payment_intents/search"): payment_intents.search_payment_intents,
+    ("GET", "payment_intents/:id"): payment_intents.retrieve_payment_intent,
+    ("POST", "payment_intents/:id/confirm"): payment_intents.confirm_payment_intent,
+    ("POST", "payment_intents/:id/capture"): payment_intents.capture_payment_intent,
+    ("POST", "payment_intents/:id/cancel"): payment_intents.cancel_payment_intent,
+    ("POST", "refunds"): refunds.create_refund,
+    ("GET", "refunds"): refunds.list_refunds,
+    ("GET", "refunds/:id"): refunds.retrieve_refund,
+    ("GET", "charges/:id"): refunds.retrieve_charge,
+    ("GET", "events"): events.list_events,
+    ("GET", "events/:id"): events.retrieve_event,
+}
+NAMED_SUBRESOURCES = frozenset({"search"})
+API_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+Outcome = Response | Coroutine[Any, Any, Response]
+
+
+class FakeStripe:
+    """The whole fake minus the sockets: `handle()` turns a Request into a Response."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = Store(config.state_path)
+        self.faults = FaultInjector()
+        self.dispatcher = WebhookDispatcher(
+            self.default_retry_settings(), self.store.finish_delivery
+        )
+        self.webhook_secret = config.webhook_secret or new_id("whsec_", 32)
+        self.control = ControlApi(self)
+        self.restore_defaults()
+        pending = self.store.replay()
+        self.dispatcher.start()
+        self.enqueue_deliveries(pending)
+
+    def default_retry_settings(self) -> RetrySettings:
+        return RetrySettings(
+            base_seconds=self.config.webhook_retry_base_seconds,
+            max_attempts=self.config.webhook_max_attempts,
+        )
+
+    def restore_defaults(self) -> None:
+        """Settings and command-line endpoints as the flags gave them (start and reset)."""
+        self.store.idempotency.ttl_seconds = self.config.idempotency_ttl_seconds
+        self.dispatcher.settings = self.default_retry_settings()
+        for number, url in enumerate(self.config.webhook_urls, start=1):
+            endpoint = WebhookEndpoint(
+                f"we_cli_{number}", url, self.webhook_secret, from_command_line=True
+            )
+            self.store.webhook_endpoints[endpoint.id] = endpoint
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+        with self.store.lock:
+            self.store.close()
+
+    def enqueue_deliveries(self, deliveries: list[PendingDelivery]) -> None:
+        for delivery in deliveries:
+            event = delivery.event
+            self.dispatcher.enqueue(event.id, event.type, event.json, delivery.endpoint)
+
+    def handle(self, request: Request) -> Outcome:
+        if request.path.startswith("/_fake/"):
+            return self.control.handle(request)
+        request_id = new_id("req_", 14)
+        try:
+            return self._handle_api(request, request_id)
+        except StripeError as error:
+            return _error_response(error, request_id)
+
+    def _handle_api(self, request: Request, request_id: str) -> Outcome:
+        method = request.method
+        api_key = _api_key(request)
+        handler, object_id = _route(method, request.path)
+        decision = self.faults.roll(method, request.path)
+        if decision.fault in (Fault.ERROR_429, Fault.ERROR_500):
+            error = (
+                rate_limited(decision.retry_after_seconds)
+                if decision.fault is Fault.ERROR_429
+                else api_error()
+            )
+            response = _error_response(error, request_id)
+            return (
+                _later(decision.latency_seconds, response) if decision.latency_seconds else response
+            )
+        raw = request.query if method == "GET" else request.body.decode(errors="replace")
+        params, pairs = decode_form(raw)
+        key = request.header("idempotency-key") if method == "POST" else None
+        context = RequestContext(
+            request_id,
+            hash_api_key(api_key),
+            key,
+            request.header("stripe-version") or DEFAULT_API_VERSION,
+        )
+        claim = None
+        if key is not None:
+            with self.store.lock:
+                record, finished = self.store.idempotency.begin(
+                    context.api_key_hash or "", key, f"{method} {request.path}", fingerprint(pairs)
+                )
+            if finished:
+                response = _replay(record, request_id)
+                response.drop = decision.fault is Fault.DROP
+                return response
+            claim = record
+        if decision.latency_seconds:
+            return self._execute_later(decision, handler, params, object_id, context, claim)
+        return self._execute(decision, handler, params, object_id, context, claim)
+
+    async def _execute_later(
+        self,
+        decision: FaultDecision,
+        handler: Handler,
+        params: Params,
+        object_id: str | None,
+        context: RequestContext,
+        claim: IdempotencyRecord | None,
+    ) -> Response:
+        # The key stays claimed while we sleep, so a concurrent retry gets the 409.
+        await asyncio.sleep(decision.latency_seconds)
+        return self._execute(decision, handler, params, object_id, context, claim)
+
+    def _execute(
+        self,
+        decision: FaultDecision,
+        handler: Handler,
+        params: Params,
+        object_id: str | None,
+        context: RequestContext,
+        claim: IdempotencyRecord | None,
+    ) -> Response:
+        headers: tuple[tuple[str, str], ...] = ()
+        with self.store.lock:
+            try:
+                result = handler(self.store, context, ParamReader(params), object_id)
+                status, store_result = 200, True
+                body = result.text if isinstance(result, RawJson) else _dumps(result)
+            except StripeError as error:
+                status, store_result, headers = error.status, error.executed, error.headers
+                body = _dumps(error.body())
+            except Exception:
+                logger.exception("request %s failed", context.request_id)
+                crash = api_error()
+                status, store_result, headers = 500, False, crash.headers
+                body = _dumps(crash.body())
+            if claim is not None:
+                # https://docs.stripe.com/api/idempotent_requests: only results of requests
+                # that began executing are saved; validation failures and 500s can be retried.
+                if store_result:
+                    self.store.idempotency.complete(claim, status, body, context.request_id)
+                    self.store.save_idempotency_record(claim)
+                else:
+                    self.store.idempotency.release(claim)
+            deliveries = self.store.commit()
+        self.enqueue_deliveries(deliveries)
+        response = Response(status, body.encode(), _headers(context, headers))
+        response.drop = decision.fault is Fault.DROP
+        return response
+
+
+async def _later(seconds: float, response: Response) -> Response:
+    await asyncio.sleep(seconds)
+    return response
+
+
+def _route(method: str, path: str) -> tuple[Handler, str | None]:
+    parts = path[4:].split("/") if path.startswith("/v1/") else []
+    object_id = None
+    if len(parts) >= 2 and parts[1] not in NAMED_SUBRESOURCES and parts[1]:
+        object_id = parts[1]
+        parts[1] = ":id"
+    handler = ROUTES.get((method, "/".join(parts)))
+    if handler is None:
+        raise unrecognized_url(method, path)
+    return handler, object_id
+
+
+def _api_key(request: Request) -> str:
+    """Bearer (what stripe-python sends) or Basic (`curl -u sk_test_...:`)."""
+    authorization = request.header("authorization") or ""
+    scheme, _, credentials = authorization.partition(" ")
+    api_key = ""
+    if scheme.lower() == "bearer":
+        api_key = credentials.strip()
+    elif scheme.lower() == "basic":
+        try:
+            api_key = base64.b64decode(credentials).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            api_key = ""
+    if not api_key:
+        raise missing_api_key()
+    if not api_key.startswith(API_KEY_PREFIXES):
+        raise invalid_api_key(api_key)
+    return api_key
+
+
+def _replay(record: IdempotencyRecord, request_id: str) -> Response:
+    assert record.status is not None
+    headers = [
+        ("Request-Id", request_id),
+        ("Idempotency-Key", record.key),
+        ("Idempotent-Replayed", "true"),
+        ("Original-Request", record.request_id),
+    ]
+    return Response(record.status, record.body.encode(), headers)
+
+
+def _headers(context: RequestContext, extra: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    headers = [("Request-Id", context.request_id), ("Stripe-Version", context.api_version)]
+    if context.idempotency_key is not None:
+        headers.append(("Idempotency-Key", context.idempotency_key))
+    headers.extend(extra)
+    return headers
+
+
+def _error_response(error: StripeError, request_id: str) -> Response:
+    headers = [("Request-Id", request_id), *error.headers]
+    return Response(error.status, _dumps(error.body()).encode(), headers)
+
+
+def _dumps(obj: JsonObject) -> str:
+    return json.dumps(obj, separators=(",", ":"))

@@ -1,0 +1,81 @@
+"""Command-line flags and the settings they make, shared by `manage.py fakestripe` and `-m`."""
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .idempotency import DEFAULT_TTL_SECONDS
+
+DEFAULT_PORT = 12111
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    port: int = DEFAULT_PORT
+    state_path: Path | None = None
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS
+    webhook_retry_base_seconds: float = 1.0
+    webhook_max_attempts: int = 8
+    verbose: bool = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port on 127.0.0.1 (0 picks a free one; the listening line prints it)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="journal file: state survives restarts, including kill -9",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        action="append",
+        default=[],
+        help="deliver every event to this URL (repeat for more endpoints)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="signing secret (whsec_...) for --webhook-url endpoints; generated if omitted",
+    )
+    parser.add_argument(
+        "--idempotency-ttl",
+        type=float,
+        default=DEFAULT_TTL_SECONDS,
+        help="seconds an Idempotency-Key is remembered (Stripe: 24 h)",
+    )
+    parser.add_argument(
+        "--webhook-retry-base",
+        type=float,
+        default=1.0,
+        help="seconds before the first webhook retry; doubles each attempt",
+    )
+    parser.add_argument(
+        "--webhook-max-attempts",
+        type=int,
+        default=8,
+        help="delivery attempts per event and endpoint before giving up",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+
+
+def config_from_options(options: Mapping[str, Any]) -> ServerConfig:
+    return ServerConfig(
+        port=options["port"],
+        state_path=options["state"],
+        webhook_urls=tuple(options["webhook_url"] or ()),
+        webhook_secret=options["webhook_secret"],
+        idempotency_ttl_seconds=options["idempotency_ttl"],
+        webhook_retry_base_seconds=options["webhook_retry_base"],
+        webhook_max_attempts=options["webhook_max_attempts"],
+        verbose=options["verbose"],
+    )

@@ -1,0 +1,1 @@
+"""Tests of the fake Stripe server, driven over HTTP through the official stripe library."""
