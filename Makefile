@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install services up demo test lint types pytest chaos bench clean
+.PHONY: install system-packages services up demo test lint types pytest chaos bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,7 +12,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed ## virtualenv with the service and its dev tools
+install: $(VENV)/.installed system-packages ## virtualenv with the service and its dev tools
+
+system-packages: ## apt packages the tests need (promtool); a no-op once installed
+	bash scripts/system_packages.sh
 
 services: ## start PostgreSQL, Redis and RabbitMQ on loopback if they are down
 	bash scripts/services.sh
@@ -35,8 +38,11 @@ pytest: install services
 
 test: lint types pytest ## lint, types and the test suite against real services
 
-chaos: install services ## the fault suite
-	$(VENV)/bin/pytest -m chaos tests/chaos $(PYTEST_ARGS)
+CHAOS_N ?= 500
+chaos: install services ## the fault suite; table and plot in reports/chaos.md, reports/chaos.png
+	rm -rf reports/chaos
+	CHAOS_N=$(CHAOS_N) $(VENV)/bin/pytest -m chaos tests/chaos -s -p no:randomly $(PYTEST_ARGS); \
+	  status=$$?; $(PY) -m tests.chaos.report; exit $$status
 
 bench: install services ## benchmarks; report and plots under reports/
 	$(PY) -m tests.bench.run

@@ -1,12 +1,10 @@
 """Run one scenario: load through the API while a nemesis injects faults, then check."""
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from django.db import connection
 
@@ -14,8 +12,8 @@ from payments import services
 from tests.chaos.checker import ChaosReport, check, wait_until_final
 from tests.chaos.load import LoadGenerator
 from tests.chaos.stack import TEST_PROCESS_APPLICATION_NAME, ChaosStack
+from tests.chaos.table import REPORT_DIR, format_table
 
-REPORT_DIR = Path(os.environ.get("CHAOS_REPORT_DIR", "reports/chaos"))
 Nemesis = Callable[[ChaosStack, "FaultLog"], None]
 
 
@@ -76,36 +74,3 @@ def _write(report: ChaosReport) -> None:
         )
     )
     print(format_table([report]))
-
-
-COLUMNS = (
-    ("scenario", "scenario"),
-    ("submitted", "submitted"),
-    ("accepted", "accepted"),
-    ("succeeded", "succeeded"),
-    ("failed", "failed"),
-    ("double_charges", "duplicates"),
-    ("lost", "lost"),
-    ("not_final", "unfinished"),
-    ("missing_emails", "missing emails"),
-    ("backward_events", "backward moves"),
-    ("seconds_to_drain", "drain s"),
-)
-
-
-def format_table(reports: list[ChaosReport] | list[dict[str, object]]) -> str:
-    rows = [
-        [
-            f"{value:.1f}" if isinstance(value, float) else str(value)
-            for value in (
-                (r[key] if isinstance(r, dict) else getattr(r, key)) for key, _ in COLUMNS
-            )
-        ]
-        for r in reports
-    ]
-    header = [title for _, title in COLUMNS]
-    widths = [max(len(x) for x in column) for column in zip(header, *rows, strict=False)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("-|-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
