@@ -1,11 +1,19 @@
 """The Celery app and the reliability defaults every worker and publisher shares."""
 
 import os
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+
+from config import queues
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def _sentinel_master() -> str:
+    return os.environ.get("CELERY_SENTINEL_MASTER", "")
+
 
 app = Celery("payments")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -54,9 +62,15 @@ app.conf.update(
         "socket_connect_timeout": 5,
         # AMQP: wait for the broker to confirm each publish before returning.
         "confirm_publish": True,
+        # Redis Sentinel (sentinel://host:26379;sentinel://host2:26379): the monitored master.
+        **({"master_name": sentinel_master} if (sentinel_master := _sentinel_master()) else {}),
     },
     # One queue per concern, so a flood of emails never delays charging.
+    task_queues=queues.TASK_QUEUES,
     task_default_queue="maintenance",
+    task_default_exchange=queues.TASKS_EXCHANGE.name,
+    task_default_exchange_type="topic",
+    task_default_routing_key="maintenance",
     task_routes={
         "payments.charge_payment": {"queue": "payments"},
         "notifications.send_notification": {"queue": "notifications"},
@@ -68,6 +82,12 @@ app.conf.update(
 )
 
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _declare_dead_letter_queue(sender: Any, **_: object) -> None:
+    with sender.app.connection_for_write() as connection:
+        queues.declare_dead_letter_queue(connection)
 
 
 @worker_process_init.connect

@@ -105,7 +105,12 @@ def fakestripe(directory: Path, *extra_args: str) -> Iterator[str]:
 
 
 def celery_worker(
-    name: str, env: dict[str, str], log_dir: Path, *, concurrency: int = 2
+    name: str,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    concurrency: int = 2,
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     return spawn(
         [
@@ -123,6 +128,7 @@ def celery_worker(
             "INFO",
             "--without-mingle",
             "--without-gossip",
+            *extra_args,
         ],
         log_dir / f"{name}.log",
         env,
