@@ -15,7 +15,8 @@ def _sentinel_master() -> str:
     return os.environ.get("CELERY_SENTINEL_MASTER", "")
 
 
-app = Celery("payments")
+# Every task counts its deliveries on Redis: a worker-killing message stops after a few.
+app = Celery("payments", task_cls="config.delivery_guard:BoundedDeliveryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Longest delay any task may be scheduled with (retry countdowns included). The Redis

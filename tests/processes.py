@@ -167,11 +167,19 @@ def celery_beat(name: str, env: dict[str, str], log_dir: Path) -> subprocess.Pop
     )
 
 
-def test_environment(database: dict[str, object], broker_url: str) -> dict[str, str]:
+def test_environment(broker_url: str) -> dict[str, str]:
     """Environment for a subprocess that must use this test session's database and broker."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    # The database pytest-django made for this session, whether or not the calling
+    # fixture has switched the connection over to it yet.
+    name = str(database["NAME"])
+    if not name.startswith("test_"):
+        name = database.get("TEST", {}).get("NAME") or f"test_{name}"
     return {
         "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{name}"
         ),
         "CELERY_BROKER_URL": broker_url,
     }

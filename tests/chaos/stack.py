@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import requests
-from django.conf import settings
+from django.db import connection
 
 from tests import processes
 
@@ -115,7 +115,7 @@ class ChaosStack:
 
     def terminate_backends(self) -> int:
         """pg_terminate_backend every session of the test database but this process's."""
-        database = settings.DATABASES["default"]
+        database = connection.settings_dict
         with psycopg.connect(
             host=database["HOST"],
             port=database["PORT"],
@@ -170,9 +170,7 @@ def running_stack(
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
     env = {
-        **processes.test_environment(
-            settings.DATABASES["default"], f"redis://127.0.0.1:{broker_port}/0"
-        ),
+        **processes.test_environment(f"redis://127.0.0.1:{broker_port}/0"),
         **FAST_SWEEPERS,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),

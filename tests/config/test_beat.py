@@ -5,7 +5,6 @@ import signal
 import time
 
 import pytest
-from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from config import beat
@@ -32,7 +31,7 @@ def wait_for_leader(timeout: float = 30.0, not_this: str | None = None) -> tuple
 def test_one_of_two_beats_leads_and_a_standby_takes_over_when_it_is_killed(
     transactional_db, private_broker, tmp_path
 ):
-    env = processes.test_environment(settings.DATABASES["default"], private_broker)
+    env = processes.test_environment(private_broker)
     beats = {name: processes.celery_beat(name, env, tmp_path) for name in ("beat-a", "beat-b")}
     try:
         leader, _ = wait_for_leader()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
+from django.db import connection
 
 from payments import services
 from payments.models import Payment
@@ -76,7 +76,7 @@ def stack(
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("stack")
     (directory / "mail").mkdir()
-    database = settings.DATABASES["default"]
+    database = connection.settings_dict
     with processes.fakestripe(directory) as stripe_url:
         env = {
             # The workers and the web process use the test database this session made.

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 import requests
-from django.conf import settings
 from kombu import Connection
 
 from config.celery import app as celery_app
@@ -39,7 +38,7 @@ def rabbit_stack(django_db_setup, tmp_path_factory):
     (directory / "mail").mkdir()
     amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     env = {
-        **processes.test_environment(settings.DATABASES["default"], amqp_url),
+        **processes.test_environment(amqp_url),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
     }
