@@ -6,7 +6,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from config import queues
+from config import queues, redeclare
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -83,6 +83,7 @@ app.conf.update(
 )
 
 app.autodiscover_tasks()
+app.steps["consumer"].add(redeclare.RedeclareQueues)
 
 
 @worker_ready.connect
