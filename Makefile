@@ -45,7 +45,7 @@ chaos: install services ## the fault suite; table and plot in reports/chaos.md, 
 	  status=$$?; $(PY) -m tests.chaos.report; exit $$status
 
 bench: install services ## benchmarks; report and plots under reports/
-	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.bench_fakestripe
 
 clean:
 	rm -rf $(VENV) var reports .mypy_cache .ruff_cache .pytest_cache

@@ -57,9 +57,16 @@ def configure_tracing(service_name: str) -> None:
 def _instrument_libraries() -> None:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.propagators import (
+        TraceResponsePropagator,
+        set_global_response_propagator,
+    )
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    # Every response carries `traceresponse: 00-<trace id>-<span id>-01` (W3C Trace Context
+    # Level 2), so a client can quote the trace. https://www.w3.org/TR/trace-context-2/
+    set_global_response_propagator(TraceResponsePropagator())  # type: ignore[no-untyped-call]
     DjangoInstrumentor().instrument()
     # Stripe's library sends its HTTP through requests: each call becomes a client span.
     RequestsInstrumentor().instrument()

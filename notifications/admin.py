@@ -1,7 +1,9 @@
 """Django admin for notifications."""
 
 from django.contrib import admin
+from django.utils.safestring import SafeString
 
+from config.tracing_ui import trace_link
 from notifications.models import Notification
 
 
@@ -20,6 +22,11 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
         "attempts",
         "last_error",
         "trace_id",
+        "trace",
         "created_at",
         "sent_at",
     )
+
+    @admin.display(description="trace in the tracing UI")
+    def trace(self, notification: Notification) -> SafeString | str:
+        return trace_link(notification.trace_id)

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-mkdir -p var/mail
+mkdir -p var/mail var/run var/prometheus
 
 echo "==> database"
 python scripts/ensure_database.py
@@ -30,6 +30,8 @@ cat <<INFO
   API          http://127.0.0.1:${web_port}/api/v1/payments
   API docs     http://127.0.0.1:${web_port}/api/docs/
   Admin        http://127.0.0.1:${web_port}/admin/   (admin / $(cat var/admin_password 2>/dev/null || echo "your existing password"))
+  Health       http://127.0.0.1:${web_port}/healthz   http://127.0.0.1:${web_port}/readyz
+  Metrics      http://127.0.0.1:${web_port}/metrics   monitor :9808   workers :9809 :9810
   Fake Stripe  http://127.0.0.1:${FAKESTRIPE_PORT:-12111}/_fake/ledger
   Emails       var/mail/
   Demo key     $(cat var/demo_api_key)   (also in var/demo_api_key; used by 'make demo')

@@ -1,0 +1,112 @@
+"""Metrics of the web and worker processes, and the /metrics view (gunicorn-safe).
+
+With several processes per service (gunicorn workers, Celery pool children) each one
+writes its samples to files under PROMETHEUS_MULTIPROC_DIR and the scrape merges them.
+https://prometheus.github.io/client_python/multiprocess/
+"""
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests answered, by route (never the raw path: it holds ids).",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "Time to answer an HTTP request.", ["method", "route"]
+)
+STRIPE_REQUESTS = Counter(
+    "payments_stripe_requests", "Calls to Stripe, by API endpoint.", ["endpoint"]
+)
+STRIPE_ERRORS = Counter(
+    "payments_stripe_errors",
+    "Failed calls to Stripe, by endpoint and error.",
+    ["endpoint", "error"],
+)
+STRIPE_LATENCY = Histogram(
+    "payments_stripe_request_duration_seconds",
+    "Stripe call latency, retries by the library included.",
+    ["endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, float("inf")),
+)
+
+
+@contextmanager
+def observe_stripe_call(endpoint: str) -> Iterator[None]:
+    """Count and time one Stripe call; the error label is our exception class name."""
+    started = time.perf_counter()
+    STRIPE_REQUESTS.labels(endpoint=endpoint).inc()
+    try:
+        yield
+    except Exception as error:
+        STRIPE_ERRORS.labels(endpoint=endpoint, error=type(error).__name__).inc()
+        raise
+    finally:
+        STRIPE_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+
+
+class RequestMetricsMiddleware:
+    """Counts and times requests by resolved route, e.g. `api/v1/payments/<str:payment_id>`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = match.route if match else "unmatched"
+        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+def process_registry() -> CollectorRegistry:
+    """Every process's samples merged when multiprocess mode is on, else this process's."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(process_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def reset_multiprocess_dir() -> None:
+    """Start a service with an empty sample directory (the client requires it per run)."""
+    if directory := os.environ.get(MULTIPROC_ENV):
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead child's live gauges; its counters stay in the merged totals."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def serve_process_metrics(port: int, address: str) -> None:
+    """A /metrics HTTP server in this process (the Celery worker's main process)."""
+    start_http_server(port, addr=address, registry=process_registry())

@@ -1,0 +1,1 @@
+"""Operational signals: broker reads, database reads, Celery events, and the exporter."""

@@ -1,0 +1,121 @@
+"""Database reads the monitor and `queue_status` need; each one is a single cheap query."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Max, Min
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from config import beat
+from payments.models import OutboxMessage, Payment, PaymentEvent, PaymentStatus
+
+# A charge still owed: the worker has not recorded an outcome yet.
+UNFINISHED_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Where the charge flow ends; accepted → one of these is the end-to-end latency.
+CHARGE_OUTCOMES = (
+    PaymentStatus.SUCCEEDED,
+    PaymentStatus.FAILED,
+    PaymentStatus.REQUIRES_ACTION,
+    PaymentStatus.CANCELED,
+)
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    unpublished: int
+    oldest_age_seconds: float  # 0 when nothing is owed
+
+
+@dataclass(frozen=True)
+class TaskOutcomes:
+    succeeded: int
+    failed: int
+
+    @property
+    def failure_ratio(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return self.failed / finished if finished else None
+
+
+@dataclass(frozen=True)
+class FinishedCharge:
+    event_id: int
+    outcome: str
+    seconds: float
+
+
+def _age_seconds(moment: datetime | None, now: datetime) -> float:
+    return max(0.0, (now - moment).total_seconds()) if moment else 0.0
+
+
+def outbox_lag() -> OutboxLag:
+    """How much the outbox still owes the broker, and for how long."""
+    row = OutboxMessage.objects.filter(published_at__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("created_at")
+    )
+    return OutboxLag(row["count"], _age_seconds(row["oldest"], timezone.now()))
+
+
+def stalled_payment_count(stalled_after_seconds: float) -> int:
+    """Unfinished payments nobody has touched for `stalled_after_seconds`."""
+    cutoff = timezone.now() - timedelta(seconds=stalled_after_seconds)
+    return Payment.objects.filter(status__in=UNFINISHED_STATUSES, updated_at__lt=cutoff).count()
+
+
+def transitions_by_status() -> dict[str, int]:
+    """How many payments ever entered each status (events are append-only: never decreases)."""
+    rows = PaymentEvent.objects.values("to_status").annotate(n=Count("id"))
+    return {row["to_status"]: row["n"] for row in rows}
+
+
+def latest_payment_event_id() -> int:
+    return PaymentEvent.objects.aggregate(last=Max("id"))["last"] or 0
+
+
+def finished_charges_after(event_id: int, limit: int = 5000) -> list[FinishedCharge]:
+    """Charge outcomes recorded after `event_id`, each with its accepted → outcome time."""
+    rows = (
+        PaymentEvent.objects.filter(id__gt=event_id, to_status__in=CHARGE_OUTCOMES)
+        .annotate(accepted_at=F("payment__created_at"))
+        .order_by("id")
+        .values_list("id", "to_status", "created_at", "accepted_at")[:limit]
+    )
+    return [
+        FinishedCharge(pk, outcome, max(0.0, (finished - accepted).total_seconds()))
+        for pk, outcome, finished, accepted in rows
+    ]
+
+
+def periodic_task_ages() -> dict[str, float | None]:
+    """Seconds since beat last ran each enabled periodic task (None: never ran).
+
+    django-celery-beat writes last_run_at when its scheduler syncs (every few minutes by
+    default), so these ages can trail the real ticks by that long.
+    https://django-celery-beat.readthedocs.io/en/latest/reference/django-celery-beat.schedulers.html
+    """
+    now = timezone.now()
+    rows = PeriodicTask.objects.filter(enabled=True).values_list("name", "last_run_at")
+    return {
+        name: (_age_seconds(last_run, now) if last_run else None)
+        for name, last_run in rows
+        if not name.startswith("celery.")  # beat's own housekeeping entry
+    }
+
+
+def task_outcomes_since(seconds: float) -> TaskOutcomes:
+    """Finished task results (django-celery-results rows) of the last `seconds`."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    rows = (
+        TaskResult.objects.filter(date_done__gte=since, status__in=("SUCCESS", "FAILURE"))
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    return TaskOutcomes(succeeded=counts.get("SUCCESS", 0), failed=counts.get("FAILURE", 0))
+
+
+def beat_leader() -> str | None:
+    """The beat holding the leader lock (its application_name, host:pid), or None."""
+    return beat.current_leader()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# System tools the test suite needs that pip cannot provide: promtool (alert rule tests).
+set -euo pipefail
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing promtool (Debian package prometheus)"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  # No recommends: only the binaries, not the node exporter or a running service.
+  $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool --version | head -n 1
