@@ -6,7 +6,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from config import queues, redeclare
+from config import queues, redeclare, worker_observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -74,6 +74,8 @@ app.conf.update(
     task_default_routing_key="maintenance",
     task_routes={
         "payments.charge_payment": {"queue": "payments"},
+        "payments.refund_payment": {"queue": "payments"},
+        "payments.process_stripe_event": {"queue": "payments"},
         "notifications.send_notification": {"queue": "notifications"},
     },
     # Recycle pool children now and then: bounded memory growth without restarts.
@@ -84,6 +86,8 @@ app.conf.update(
 
 app.autodiscover_tasks()
 app.steps["consumer"].add(redeclare.RedeclareQueues)
+# Liveness file, publish time stamps, trace ids in logs, worker metrics (README.md, "Monitoring").
+worker_observability.install(app)
 
 
 @worker_ready.connect

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every response, errors included.
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files under gunicorn without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,6 +78,10 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database that does not answer fails fast (readiness probes, requests) instead of hanging.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+    "DB_CONNECT_TIMEOUT_SECONDS", default=5
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -115,6 +121,10 @@ STRIPE_API_KEY = env.str("STRIPE_API_KEY", default=DEV_STRIPE_API_KEY)
 # Without a real key the service charges against the bundled fake (`manage.py fakestripe`).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default=DEV_STRIPE_WEBHOOK_SECRET)
+# Every secret a webhook may be signed with: during a rotation both old and new verify.
+STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS", default=[STRIPE_WEBHOOK_SECRET])
+# Stripe's default: an older signature timestamp is a replay. https://docs.stripe.com/webhooks#replay-attacks
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 # Stripe forgets idempotency keys after 24 h; after that a "create" could charge twice.
 STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS = env.int(
@@ -136,7 +146,16 @@ OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5.0
 STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=600)
 STALLED_NOTIFICATION_SECONDS = env.int("STALLED_NOTIFICATION_SECONDS", default=600)
 RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=60.0)
+# Reconciliation with Stripe: how often, how far back, and whether it applies safe fixes.
+RECONCILIATION_INTERVAL_SECONDS = env.float("RECONCILIATION_INTERVAL_SECONDS", default=900.0)
+RECONCILIATION_WINDOW_SECONDS = env.int("RECONCILIATION_WINDOW_SECONDS", default=2 * 24 * 3600)
+RECONCILIATION_FIX = env.bool("RECONCILIATION_FIX", default=True)
 CELERY_BEAT_SCHEDULE = {
+    "reconcile-with-stripe": {
+        "task": "payments.reconcile_with_stripe",
+        "schedule": RECONCILIATION_INTERVAL_SECONDS,
+        "options": {"expires": RECONCILIATION_INTERVAL_SECONDS},
+    },
     "relay-outbox": {
         "task": "payments.relay_outbox",
         "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
@@ -176,14 +195,26 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="payments@example.com
 
 # --- Telemetry ------------------------------------------------------------------------------
 OTEL_SERVICE_NAMESPACE = env.str("OTEL_SERVICE_NAMESPACE", default="payments")
+# Admin links to traces, e.g. http://127.0.0.1:16686/trace/{trace_id} (Jaeger); '' for none.
+TRACING_UI_URL = env.str("TRACING_UI_URL", default="")
+# "json": one JSON object per line; either way every record carries trace_id and span_id.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"trace": {"()": "config.logs.TraceContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s trace=%(trace_id)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["trace"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -191,6 +222,29 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
+
+# --- Monitoring (README.md, "Monitoring") --------------------------------------------------------
+# `manage.py celery_monitor` serves Celery, broker and payment metrics here.
+CELERY_MONITOR_PORT = env.int("CELERY_MONITOR_PORT", default=9808)
+CELERY_MONITOR_ADDRESS = env.str("CELERY_MONITOR_ADDRESS", default="127.0.0.1")
+CELERY_MONITOR_REFRESH_SECONDS = env.float("CELERY_MONITOR_REFRESH_SECONDS", default=5.0)
+# A Celery worker's main process serves its pool's metrics here when set (one port each).
+CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
+CELERY_WORKER_METRICS_ADDRESS = env.str("CELERY_WORKER_METRICS_ADDRESS", default="127.0.0.1")
+# Liveness: the worker refreshes this file while it consumes; `manage.py worker_alive` reads it.
+CELERY_WORKER_HEARTBEAT_FILE = env.str("CELERY_WORKER_HEARTBEAT_FILE", default="")
+CELERY_WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float(
+    "CELERY_WORKER_HEARTBEAT_INTERVAL_SECONDS", default=5.0
+)
+CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env.float(
+    "CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS", default=30.0
+)
+# Pending/processing payments with no update for this long count as stalled.
+STALLED_PAYMENT_SECONDS = env.float("STALLED_PAYMENT_SECONDS", default=300.0)
+BROKER_PROBE_TIMEOUT_SECONDS = env.float("BROKER_PROBE_TIMEOUT_SECONDS", default=3.0)
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+# RabbitMQ management API (e.g. http://guest:guest@127.0.0.1:15672/api) for memory/unacked.
+RABBITMQ_MANAGEMENT_URL = env.str("RABBITMQ_MANAGEMENT_URL", default="")
 
 
 def _refuse_development_secrets() -> None:
@@ -201,6 +255,10 @@ def _refuse_development_secrets() -> None:
             ("SECRET_KEY", SECRET_KEY, DEV_SECRET_KEY),
             ("STRIPE_API_KEY", STRIPE_API_KEY, DEV_STRIPE_API_KEY),
             ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, DEV_STRIPE_WEBHOOK_SECRET),
+            *(
+                ("STRIPE_WEBHOOK_SECRETS", secret, DEV_STRIPE_WEBHOOK_SECRET)
+                for secret in STRIPE_WEBHOOK_SECRETS or [""]
+            ),
         )
         if not value or value == dev_value
     ]

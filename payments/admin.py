@@ -4,15 +4,41 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
-from payments.models import ApiClient, IdempotencyRecord, OutboxMessage, Payment, PaymentEvent
+from config.tracing_ui import trace_link
+from payments import admin_actions
+from payments.models import (
+    ApiClient,
+    IdempotencyRecord,
+    OutboxMessage,
+    Payment,
+    PaymentEvent,
+    Refund,
+    StripeEvent,
+)
 
 
 class PaymentEventInline(admin.TabularInline[PaymentEvent, Payment]):
     model = PaymentEvent
     extra = 0
     can_delete = False
-    fields = ("created_at", "from_status", "to_status", "actor", "reason", "trace_id")
+    fields = ("created_at", "from_status", "to_status", "actor", "reason", "trace")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="trace")
+    def trace(self, event: PaymentEvent) -> SafeString | str:
+        return trace_link(event.trace_id)
+
+
+class RefundInline(admin.TabularInline[Refund, Payment]):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "amount", "status", "reason", "requested_by", "stripe_refund_id")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -22,10 +48,17 @@ class PaymentEventInline(admin.TabularInline[PaymentEvent, Payment]):
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin[Payment]):
     list_display = ("id", "client", "amount", "currency", "status", "failure_code", "created_at")
-    list_filter = ("status", "currency", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        admin_actions.StalledPaymentsFilter,
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("=id", "=idempotency_key", "=stripe_payment_intent_id", "=trace_id")
     date_hierarchy = "created_at"
-    inlines = (PaymentEventInline,)
+    inlines = (PaymentEventInline, RefundInline)
+    # Each action calls the same service as the API and writes a PaymentEvent as staff:<user>.
+    actions = admin_actions.PAYMENT_ACTIONS
     # Money and identity never change by hand; state moves only through services.
     readonly_fields = (
         "id",
@@ -42,10 +75,15 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
         "failure_code",
         "failure_message",
         "trace_id",
+        "trace",
         "created_at",
         "updated_at",
     )
     list_select_related = ("client",)
+
+    @admin.display(description="trace in the tracing UI")
+    def trace(self, payment: Payment) -> SafeString | str:
+        return trace_link(payment.trace_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -104,3 +142,25 @@ class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
         "completed_at",
         "created_at",
     )
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin[Refund]):
+    list_display = ("id", "payment", "amount", "status", "requested_by", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=id", "=payment__id", "=stripe_refund_id")
+    readonly_fields = tuple(f.name for f in Refund._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # refunds are made from the payment (action) or the API
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
+    list_display = ("event_id", "event_type", "status", "outcome", "received_at")
+    list_filter = ("status", "event_type")
+    search_fields = ("=event_id", "=object_id", "=payment__id")
+    readonly_fields = tuple(f.name for f in StripeEvent._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

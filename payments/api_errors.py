@@ -22,6 +22,10 @@ _DOMAIN_ERRORS: list[tuple[type[domain.PaymentError], int, str]] = [
     (domain.IdempotencyKeyInFlight, status.HTTP_409_CONFLICT, "idempotency_key_in_flight"),
     (domain.PaymentNotFound, status.HTTP_404_NOT_FOUND, "not_found"),
     (domain.InvalidTransition, status.HTTP_409_CONFLICT, "invalid_transition"),
+    (domain.PaymentNotRefundable, status.HTTP_409_CONFLICT, "payment_not_refundable"),
+    (domain.RefundAmountTooLarge, status.HTTP_422_UNPROCESSABLE_ENTITY, "refund_amount_too_large"),
+    (domain.WebhookSignatureInvalid, status.HTTP_400_BAD_REQUEST, "webhook_signature_invalid"),
+    (domain.WebhookPayloadInvalid, status.HTTP_400_BAD_REQUEST, "webhook_payload_invalid"),
 ]
 RETRY_AFTER_IN_FLIGHT_SECONDS = 1
 RETRY_AFTER_DATABASE_SECONDS = 5
@@ -63,7 +67,12 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 def problem_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     for error_type, http_status, code in _DOMAIN_ERRORS:
         if isinstance(error, error_type):
-            response = problem(http_status, code, str(error))
+            extra = (
+                {"errors": [{"field": error.field, "message": str(error)}]}
+                if isinstance(error, domain.FieldError)
+                else {}
+            )
+            response = problem(http_status, code, str(error), **extra)
             if isinstance(error, domain.IdempotencyKeyInFlight):
                 response["Retry-After"] = str(RETRY_AFTER_IN_FLIGHT_SECONDS)
             return response

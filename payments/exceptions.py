@@ -35,3 +35,27 @@ class PaymentNotFound(TerminalError):
 
 class InvalidTransition(TerminalError):
     """The state machine refuses the move (only forward moves exist)."""
+
+
+class FieldError(TerminalError):
+    """A request value the domain refused; `field` names it for the problem's errors[]."""
+
+    field = "body"
+
+
+class PaymentNotRefundable(TerminalError):
+    """Only succeeded or partially refunded payments can be refunded."""
+
+
+class RefundAmountTooLarge(FieldError):
+    """The refund asks for more than the part of the payment not yet refunded or reserved."""
+
+    field = "amount"
+
+
+class WebhookSignatureInvalid(TerminalError):
+    """The Stripe-Signature header is missing, malformed, expired or signed with another secret."""
+
+
+class WebhookPayloadInvalid(TerminalError):
+    """A correctly signed body that is not a Stripe event."""

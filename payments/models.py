@@ -148,3 +148,79 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{self.args}"
+
+
+class RefundStatus(models.TextChoices):
+    # Accepted: its amount is reserved in Payment.amount_refunded until Stripe decides.
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    # Stripe refused or failed it; its reservation was released.
+    FAILED = "failed"
+
+
+class Refund(models.Model):
+    """A refund of (part of) a payment; its amount is reserved on the payment when accepted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    # The API's Idempotency-Key, or the admin form's one-time key: one refund per key.
+    idempotency_key = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(max_length=100)
+    trace_id = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["payment", "idempotency_key"], name="refund_unique_payment_key"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.status}"
+
+
+class StripeEventStatus(models.TextChoices):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    # A type this service does not act on: kept for the record.
+    IGNORED = "ignored"
+    # About a PaymentIntent or Refund this service does not know: left for reconciliation.
+    UNMATCHED = "unmatched"
+
+
+class StripeEvent(models.Model):
+    """The webhook inbox: one row per Stripe event id, however often Stripe delivers it."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100, db_index=True)
+    # The id of data.object (pi_..., re_..., ch_...), for search and reconciliation.
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_created = models.BigIntegerField(help_text="Unix time Stripe created the event.")
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=StripeEventStatus.choices, default=StripeEventStatus.RECEIVED
+    )
+    outcome = models.CharField(max_length=500, blank=True)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="stripe_events"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type}"

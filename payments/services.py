@@ -11,9 +11,8 @@ from django.utils import timezone
 from config.telemetry import current_trace_id
 from notifications import services as notification_services
 from notifications.models import NotificationKind
-from payments import outbox, transitions
+from payments import outbox, stripe_sync, transitions
 from payments.api_keys import hash_api_key, new_api_key
-from payments.currencies import format_amount
 from payments.exceptions import RetryableError
 from payments.gateways.base import (
     CardDeclined,
@@ -220,16 +219,8 @@ def _store_intent_id(payment_id: str, intent_id: str) -> str:
         return locked.stripe_payment_intent_id
 
 
-_INTENT_OUTCOMES = {
-    "succeeded": PaymentStatus.SUCCEEDED,
-    "requires_action": PaymentStatus.REQUIRES_ACTION,
-    "requires_payment_method": PaymentStatus.FAILED,
-    "canceled": PaymentStatus.CANCELED,
-}
-
-
 def _record_intent_outcome(payment_id: str, result: IntentResult) -> str:
-    outcome = _INTENT_OUTCOMES.get(result.status)
+    outcome = stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS.get(result.status)
     if outcome is None:
         raise RetryableError(f"PaymentIntent is {result.status}; asking again later")
     return _record_outcome(
@@ -257,25 +248,5 @@ def _record_outcome(
         payment.failure_code = failure_code
         payment.failure_message = failure_message
         payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
-        _queue_outcome_notification(payment)
+        stripe_sync.queue_outcome_notification(payment)
         return payment.status
-
-
-def _queue_outcome_notification(payment: Payment) -> None:
-    kind = {
-        PaymentStatus.SUCCEEDED: NotificationKind.RECEIPT,
-        PaymentStatus.FAILED: NotificationKind.PAYMENT_FAILED,
-    }.get(PaymentStatus(payment.status))
-    if kind is None or not payment.customer_email:
-        return
-    notification_services.queue_notification(
-        kind=kind,
-        subject=f"payment:{payment.pk}",
-        recipient=payment.customer_email,
-        context={
-            "payment_id": str(payment.pk),
-            "amount": format_amount(payment.amount, payment.currency),
-            "description": payment.description,
-            "failure_code": payment.failure_code,
-        },
-    )

@@ -8,8 +8,9 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
-from payments import idempotency, outbox, recovery, services
+from payments import idempotency, outbox, reconciliation, recovery, refunds, services, webhooks
 from payments.exceptions import RetryableError
 from payments.gateways.stripe import get_gateway
 
@@ -48,3 +49,39 @@ def recover_stalled_payments() -> int:
 @shared_task(name="payments.expire_idempotency_records", ignore_result=True)
 def expire_idempotency_records() -> int:
     return idempotency.expire_records()
+
+
+@shared_task(
+    name="payments.refund_payment",
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    # Same schedule as charging: every retry reuses the refund's own Stripe key.
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=40,
+)
+def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
+    return refunds.execute_refund(refund_id, get_gateway())
+
+
+@shared_task(
+    name="payments.process_stripe_event",
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=20,
+)
+def process_stripe_event(self: Task[Any, Any], inbox_id: str) -> str:
+    return webhooks.process_event(int(inbox_id))
+
+
+@shared_task(name="payments.reconcile_with_stripe", ignore_result=True)
+def reconcile_with_stripe() -> int:
+    """Beat: compare the recent window with Stripe; returns how many mismatches were found."""
+    since = timezone.now() - timedelta(seconds=settings.RECONCILIATION_WINDOW_SECONDS)
+    report = reconciliation.reconcile(get_gateway(), since=since, fix=settings.RECONCILIATION_FIX)
+    reconciliation.log_report(report)
+    return len(report.mismatches)

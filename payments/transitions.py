@@ -40,3 +40,44 @@ def move(payment: Payment, to_status: str, *, actor: str, reason: str, trace_id:
         trace_id=trace_id,
     )
     payment.status = to_status
+
+
+# Corrections only reconciliation may make. The machine above never moves backwards on
+# its own, because a late or duplicated message must not undo newer state. But when
+# Stripe's own PaymentIntent says the money moved (succeeded) and we recorded a failure
+# or cancellation — a lost confirm answer, a decline from an earlier attempt — it is our
+# record that is wrong, and the customer was charged. Reconciliation compares with Stripe
+# first and writes each correction as its own audited PaymentEvent.
+RECONCILIATION_CORRECTIONS: dict[str, frozenset[str]] = {
+    S.FAILED: frozenset({S.SUCCEEDED}),
+    S.CANCELED: frozenset({S.SUCCEEDED}),
+}
+
+
+def correct_after_reconciliation(
+    payment: Payment, to_status: str, *, actor: str, reason: str, trace_id: str
+) -> None:
+    """Apply a correction Stripe's records prove; caller holds the locked payment."""
+    if to_status not in RECONCILIATION_CORRECTIONS.get(payment.status, frozenset()):
+        raise InvalidTransition(f"{payment.status} → {to_status} is not an allowed correction")
+    PaymentEvent.objects.create(
+        payment=payment,
+        from_status=payment.status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+        trace_id=trace_id,
+    )
+    payment.status = to_status
+
+
+def record_audit(payment: Payment, *, actor: str, reason: str, trace_id: str) -> None:
+    """Append an event that changes no status (a refund asked for, a retry, a reconcile)."""
+    PaymentEvent.objects.create(
+        payment=payment,
+        from_status=payment.status,
+        to_status=payment.status,
+        actor=actor,
+        reason=reason[:500],
+        trace_id=trace_id,
+    )

@@ -1,5 +1,6 @@
 """The payment gateway interface: a Protocol with frozen dataclasses in and out."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +28,31 @@ class IntentResult:
     failure_code: str = ""
     failure_message: str = ""
     request_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Unix time Stripe created the PaymentIntent (0 when unknown).
+    created: int = 0
+
+
+@dataclass(frozen=True)
+class CreateRefund:
+    payment_intent_id: str
+    amount: int
+    idempotency_key: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    payment_intent_id: str
+    # Stripe's Refund status: pending, requires_action, succeeded, failed, canceled.
+    status: str
+    amount: int
+    currency: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    failure_reason: str = ""
+    created: int = 0
 
 
 class GatewayError(Exception):
@@ -64,3 +90,9 @@ class PaymentGateway(Protocol):
     def retrieve_intent(self, intent_id: str) -> IntentResult: ...
 
     def find_intent_by_payment_id(self, payment_id: str) -> IntentResult | None: ...
+
+    def create_refund(self, request: CreateRefund) -> RefundResult: ...
+
+    def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]: ...
+
+    def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]: ...

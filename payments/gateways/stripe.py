@@ -9,12 +9,15 @@ import stripe
 from django.conf import settings
 from opentelemetry import trace
 
+from config.metrics import observe_stripe_call
 from payments.gateways.base import (
     CardDeclined,
     CreateIntent,
+    CreateRefund,
     GatewayRejected,
     GatewayUnavailable,
     IntentResult,
+    RefundResult,
 )
 
 tracer = trace.get_tracer(__name__)
@@ -41,6 +44,30 @@ def _result_from_intent(intent: stripe.PaymentIntent, request_id: str = "") -> I
         failure_code=(error.decline_code or error.code or "") if error else "",
         failure_message=(error.message or "") if error else "",
         request_id=request_id,
+        metadata=_metadata(intent.metadata),
+        created=intent.created or 0,
+    )
+
+
+def _metadata(metadata: stripe.StripeObject | dict[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    raw = metadata.to_dict() if isinstance(metadata, stripe.StripeObject) else metadata
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def _result_from_refund(refund: stripe.Refund) -> RefundResult:
+    intent = refund.payment_intent
+    return RefundResult(
+        refund_id=refund.id,
+        payment_intent_id=(intent if isinstance(intent, str) else intent.id) if intent else "",
+        status=refund.status or "",
+        amount=refund.amount,
+        currency=refund.currency,
+        metadata=_metadata(refund.metadata),
+        # Only set on failed refunds; absent from the object otherwise.
+        failure_reason=getattr(refund, "failure_reason", None) or "",
+        created=refund.created,
     )
 
 
@@ -52,9 +79,13 @@ class StripeGateway:
 
     @contextmanager
     def _call(self, operation: str, **attributes: str) -> Iterator[trace.Span]:
-        with tracer.start_as_current_span(
-            f"stripe.{operation}", kind=trace.SpanKind.CLIENT, attributes=attributes
-        ) as span:
+        # Metrics outside the span's error mapping: errors are counted by our exception names.
+        with (
+            observe_stripe_call(operation),
+            tracer.start_as_current_span(
+                f"stripe.{operation}", kind=trace.SpanKind.CLIENT, attributes=attributes
+            ) as span,
+        ):
             try:
                 yield span
             except stripe.CardError as error:
@@ -126,6 +157,51 @@ class StripeGateway:
                 params={"query": f"metadata['payment_id']:'{payment_id}'", "limit": 1}
             )
             return _result_from_intent(found.data[0]) if found.data else None
+
+    def create_refund(self, request: CreateRefund) -> RefundResult:
+        params: dict[str, Any] = {
+            "payment_intent": request.payment_intent_id,
+            "amount": request.amount,
+            "metadata": request.metadata,
+        }
+        if request.reason:
+            params["reason"] = request.reason
+        with self._call("refunds.create", **{"refund.id": request.metadata.get("refund_id", "")}):
+            refund = self._client.v1.refunds.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+            return _result_from_refund(refund)
+
+    def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]:
+        """Every PaymentIntent created since then, newest first, one page per request."""
+        for page in self._pages(
+            "payment_intents.list", self._client.v1.payment_intents.list, created_since
+        ):
+            yield from (_result_from_intent(intent) for intent in page)
+
+    def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]:
+        for page in self._pages("refunds.list", self._client.v1.refunds.list, created_since):
+            yield from (_result_from_refund(refund) for refund in page)
+
+    def _pages(
+        self, operation: str, list_call: Callable[..., Any], created_since: int | None
+    ) -> Iterator[list[Any]]:
+        # Pages by hand rather than auto_paging_iter: each request gets its own span and
+        # its errors are translated like every other call.
+        params: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
+        if created_since is not None:
+            params["created"] = {"gte": created_since}
+        while True:
+            with self._call(operation):
+                page = list_call(params=params)
+            yield list(page.data)
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+
+
+LIST_PAGE_SIZE = 100
 
 
 def _record_request_id(span: trace.Span, request_id: str | None) -> None:
