@@ -1,10 +1,12 @@
 """Start and stop the real processes tests need (redis-server, fake Stripe, workers, gunicorn)."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,3 +185,70 @@ def test_environment(broker_url: str) -> dict[str, str]:
         ),
         "CELERY_BROKER_URL": broker_url,
     }
+
+
+class RabbitNode:
+    """A RabbitMQ node of our own (own ports, own data directory), killable and restartable."""
+
+    def __init__(self) -> None:
+        # Outside pytest's private (0700) temp tree: the rabbitmq user must reach it.
+        self.directory = Path(tempfile.mkdtemp(prefix="payments-rabbit-"))
+        self.directory.chmod(0o755)
+        self.port = free_port()
+        self.name = f"test{self.port}@localhost"
+        (self.directory / "mnesia").mkdir(parents=True, exist_ok=True)
+        (self.directory / "log").mkdir(exist_ok=True)
+        # Our own config file: the machine's one pins the listener to 5672.
+        (self.directory / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\n")
+        # rabbitmq-server drops to the rabbitmq user, which must own its files.
+        shutil.chown(self.directory, "rabbitmq", "rabbitmq")
+        for path in self.directory.rglob("*"):
+            shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_CONFIG_FILE": str(self.directory / "rabbitmq.conf"),
+            "RABBITMQ_MNESIA_BASE": str(self.directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.directory / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.directory / "enabled_plugins"),
+        }
+
+    def start(self, timeout: float = 90.0) -> None:
+        subprocess.run(["rabbitmq-server", "-detached"], env=self._env(), check=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"RabbitMQ node {self.name} did not listen within {timeout} s")
+
+    def os_pid(self) -> int:
+        out = subprocess.run(
+            ["rabbitmqctl", "-q", "-n", self.name, "eval", "list_to_integer(os:getpid())."],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return int(out.strip())
+
+    def kill(self) -> None:
+        """kill -9 the node: no clean shutdown, as a crashed host would go."""
+        pid = self.os_pid()
+        os.kill(pid, signal.SIGKILL)
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["rabbitmqctl", "-q", "-n", self.name, "stop"], capture_output=True, check=False
+        )
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -38,6 +38,14 @@ def restart_redis(stack: ChaosStack, log: FaultLog) -> None:
         stack.start_redis()
 
 
+def restart_rabbitmq(stack: ChaosStack, log: FaultLog) -> None:
+    assert stack.rabbit is not None
+    with log.window("kill -9 the RabbitMQ node, restart it"):
+        stack.rabbit.kill()
+        time.sleep(3)
+        stack.rabbit.start()
+
+
 def flush_redis(stack: ChaosStack, log: FaultLog) -> None:
     with log.window("FLUSHALL: every queued message gone"):
         stack.redis_cli("FLUSHALL")
@@ -90,6 +98,7 @@ def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
 class Scenario:
     nemesis: object
     beats: int = 1
+    broker: str = "redis"
     web_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -99,6 +108,7 @@ SCENARIOS = {
     "warm_shutdown": Scenario(warm_shutdown_worker),
     "redis_restart": Scenario(restart_redis),
     "redis_flushall": Scenario(flush_redis),
+    "rabbitmq_restart": Scenario(restart_rabbitmq, broker="rabbitmq"),
     "stripe_faults": Scenario(stripe_meltdown),
     "crash_after_commit": Scenario(
         crash_after_commit, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.15"}

@@ -35,6 +35,7 @@ class ChaosStack:
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     beats: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis: subprocess.Popen[bytes] | None = None
+    rabbit: processes.RabbitNode | None = None
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -160,13 +161,13 @@ TEST_PROCESS_APPLICATION_NAME = "chaos-checker"
 @contextmanager
 def running_stack(
     directory: Path,
-    broker_url_env: dict[str, str],
     *,
+    broker: str = "redis",
     workers: int = 2,
     beats: int = 1,
     web_env: dict[str, str] | None = None,
 ) -> Any:
-    """Fake Stripe (journaled), Redis with AOF, workers, beat(s) and gunicorn."""
+    """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn."""
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
     env = {
@@ -174,12 +175,17 @@ def running_stack(
         **FAST_SWEEPERS,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
-        **broker_url_env,
     }
     stack = ChaosStack(directory=directory, env=env, broker_port=broker_port)
     with ExitStack() as cleanup:
-        stack.start_redis()
-        cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))
+        if broker == "rabbitmq":
+            stack.rabbit = processes.RabbitNode()
+            stack.rabbit.start()
+            cleanup.callback(stack.rabbit.stop)
+            env["CELERY_BROKER_URL"] = stack.rabbit.url
+        else:
+            stack.start_redis()
+            cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))
         stack.stripe_url = cleanup.enter_context(
             processes.fakestripe(directory, "--state", str(directory / "fakestripe.journal"))
         )
