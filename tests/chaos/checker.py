@@ -138,8 +138,17 @@ def _check_events(report: ChaosReport, payments: dict[str, Payment]) -> None:
     for events in history.values():
         previous = ""
         for event in events:
-            forward = event.from_status == previous and (
-                previous == "" or transitions.can_move(previous, event.to_status)
-            )
-            report.backward_events += 0 if forward else 1
+            report.backward_events += 0 if _is_allowed(previous, event) else 1
             previous = event.to_status
+
+
+def _is_allowed(previous: str, event: PaymentEvent) -> bool:
+    """A forward move, an audit note (no change), or a correction Stripe's records prove."""
+    if event.from_status != previous:
+        return False
+    if previous in ("", event.to_status):
+        return True
+    corrections = transitions.RECONCILIATION_CORRECTIONS.get(previous, frozenset())
+    return transitions.can_move(previous, event.to_status) or (
+        event.actor == "reconciliation" and event.to_status in corrections
+    )

@@ -16,7 +16,11 @@ def chaos(transactional_db, tmp_path):
     def run(name: str, count: int):
         scenario = SCENARIOS[name]
         with running_stack(
-            tmp_path, broker=scenario.broker, beats=scenario.beats, web_env=scenario.web_env
+            tmp_path,
+            broker=scenario.broker,
+            worker_args=scenario.worker_args,
+            beats=scenario.beats,
+            web_env=scenario.web_env,
         ) as stack:
             return run_scenario(name, stack, scenario.nemesis, count=count)
 

@@ -79,6 +79,15 @@ def terminate_database_sessions(stack: ChaosStack, log: FaultLog) -> None:
             time.sleep(1)
 
 
+def publish_poison(stack: ChaosStack, log: FaultLog) -> None:
+    with log.window("3 tasks that kill their worker every time they run"):
+        stack.publish_poison(3)
+        deadline = time.monotonic() + 120
+        while stack.parked_poison() < 3:
+            assert time.monotonic() < deadline, "poison not parked after the delivery limit"
+            time.sleep(0.5)
+
+
 def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
     leader = beat.current_leader()
     assert leader, "one of the two beats leads"
@@ -99,6 +108,7 @@ class Scenario:
     nemesis: object
     beats: int = 1
     broker: str = "redis"
+    worker_args: tuple[str, ...] = ()
     web_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,6 +124,9 @@ SCENARIOS = {
         crash_after_commit, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.15"}
     ),
     "pg_terminate_backend": Scenario(terminate_database_sessions),
+    "poison_message": Scenario(
+        publish_poison, worker_args=("--include", "tests.integration.poison")
+    ),
     "beat_leader_killed": Scenario(
         kill_beat_leader, beats=2, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.1"}
     ),

@@ -12,7 +12,9 @@ from typing import Any
 import psycopg
 import requests
 from django.db import connection
+from kombu import Connection
 
+from config.celery import app as celery_app
 from tests import processes
 
 # Sweepers run fast in chaos runs, so "healed" means seconds, not the production minutes.
@@ -36,11 +38,22 @@ class ChaosStack:
     beats: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis: subprocess.Popen[bytes] | None = None
     rabbit: processes.RabbitNode | None = None
+    worker_args: tuple[str, ...] = ()
 
     # --- workers -----------------------------------------------------------------------------
 
     def start_worker(self, name: str) -> None:
-        self.workers[name] = processes.celery_worker(name, self.env, self.directory)
+        self.workers[name] = processes.celery_worker(
+            name, self.env, self.directory, extra_args=self.worker_args
+        )
+
+    def publish_poison(self, count: int) -> None:
+        with Connection(self.env["CELERY_BROKER_URL"]) as connection:
+            for _ in range(count):
+                celery_app.send_task("chaos.poison", queue="maintenance", connection=connection)
+
+    def parked_poison(self) -> int:
+        return int(self.redis_cli("LLEN", "dead_letters").strip() or 0)
 
     def wait_workers_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -163,6 +176,7 @@ def running_stack(
     directory: Path,
     *,
     broker: str = "redis",
+    worker_args: tuple[str, ...] = (),
     workers: int = 2,
     beats: int = 1,
     web_env: dict[str, str] | None = None,
@@ -176,7 +190,9 @@ def running_stack(
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
     }
-    stack = ChaosStack(directory=directory, env=env, broker_port=broker_port)
+    stack = ChaosStack(
+        directory=directory, env=env, broker_port=broker_port, worker_args=worker_args
+    )
     with ExitStack() as cleanup:
         if broker == "rabbitmq":
             stack.rabbit = processes.RabbitNode()
