@@ -17,19 +17,19 @@ from payments.gateways.stripe import get_gateway
 # Transient: the gateway or the database did not decide anything; the same keys are reused.
 TRANSIENT_ERRORS = (RetryableError, OperationalError, InterfaceError)
 
+# 2, 4, 8 ... s capped at 300 s (below the broker visibility timeout), with jitter so a
+# Stripe outage does not end in a synchronized stampede. 40 retries span ~3 h, well inside
+# Stripe's 24 h idempotency-key lifetime; every retry reuses the task's own Stripe key.
+STRIPE_RETRY_POLICY: dict[str, Any] = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 40,
+}
 
-@shared_task(
-    name="payments.charge_payment",
-    bind=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    # 2, 4, 8 ... capped at 300 s (below the broker visibility timeout), with jitter so a
-    # Stripe outage does not end in a synchronized stampede. 40 retries span ~3 h, well
-    # inside Stripe's 24 h idempotency-key lifetime.
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=40,
-)
+
+@shared_task(name="payments.charge_payment", bind=True, **STRIPE_RETRY_POLICY)
 def charge_payment(self: Task[Any, Any], payment_id: str) -> str:
     return services.charge_payment(payment_id, get_gateway())
 
@@ -51,16 +51,7 @@ def expire_idempotency_records() -> int:
     return idempotency.expire_records()
 
 
-@shared_task(
-    name="payments.refund_payment",
-    bind=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    # Same schedule as charging: every retry reuses the refund's own Stripe key.
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=40,
-)
+@shared_task(name="payments.refund_payment", bind=True, **STRIPE_RETRY_POLICY)
 def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
     return refunds.execute_refund(refund_id, get_gateway())
 
@@ -68,11 +59,7 @@ def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
 @shared_task(
     name="payments.process_stripe_event",
     bind=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=20,
+    **{**STRIPE_RETRY_POLICY, "autoretry_for": (OperationalError, InterfaceError)},
 )
 def process_stripe_event(self: Task[Any, Any], inbox_id: str) -> str:
     return webhooks.process_event(int(inbox_id))

@@ -31,6 +31,12 @@ def move(payment: Payment, to_status: str, *, actor: str, reason: str, trace_id:
     """Change the (locked) payment's status and append the event; caller holds the transaction."""
     if not can_move(payment.status, to_status):
         raise InvalidTransition(f"{payment.status} → {to_status} is not a forward move")
+    _record_move(payment, to_status, actor=actor, reason=reason, trace_id=trace_id)
+
+
+def _record_move(
+    payment: Payment, to_status: str, *, actor: str, reason: str, trace_id: str
+) -> None:
     PaymentEvent.objects.create(
         payment=payment,
         from_status=payment.status,
@@ -60,15 +66,7 @@ def correct_after_reconciliation(
     """Apply a correction Stripe's records prove; caller holds the locked payment."""
     if to_status not in RECONCILIATION_CORRECTIONS.get(payment.status, frozenset()):
         raise InvalidTransition(f"{payment.status} → {to_status} is not an allowed correction")
-    PaymentEvent.objects.create(
-        payment=payment,
-        from_status=payment.status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason,
-        trace_id=trace_id,
-    )
-    payment.status = to_status
+    _record_move(payment, to_status, actor=actor, reason=reason, trace_id=trace_id)
 
 
 def record_audit(payment: Payment, *, actor: str, reason: str, trace_id: str) -> None:
