@@ -239,8 +239,7 @@ CELERY_WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float(
 CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env.float(
     "CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS", default=30.0
 )
-# Pending/processing payments with no update for this long count as stalled.
-STALLED_PAYMENT_SECONDS = env.float("STALLED_PAYMENT_SECONDS", default=300.0)
+# Stalled payments (the sweeper's, the metric's and queue_status's): STALLED_PAYMENT_SECONDS.
 BROKER_PROBE_TIMEOUT_SECONDS = env.float("BROKER_PROBE_TIMEOUT_SECONDS", default=3.0)
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 # RabbitMQ management API (e.g. http://guest:guest@127.0.0.1:15672/api) for memory/unacked.
