@@ -74,7 +74,8 @@ def _known_state() -> None:
     """One stalled payment, one outbox row owed for 10 minutes, 3 successes and 1 failure."""
     long_ago = timezone.now() - timedelta(minutes=10)
     stalled = PaymentFactory(status="processing")
-    Payment.objects.filter(pk=stalled.pk).update(updated_at=long_ago)
+    # Well past STALLED_PAYMENT_SECONDS (600 s).
+    Payment.objects.filter(pk=stalled.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
     PaymentFactory(status="succeeded")  # finished: never stalled
     row = OutboxMessage.objects.create(task_name="payments.charge_payment", args=["x"])
     OutboxMessage.objects.filter(pk=row.pk).update(created_at=long_ago)
@@ -118,7 +119,7 @@ def test_queue_status_shows_the_known_state(idle_broker, db):
         "",
         "tasks, last 5 min: 3 succeeded, 1 failed (25.0% failure rate)",
         "outbox: 1 unpublished, oldest 10.0m",
-        "stalled payments (no update for 300s): 1",
+        "stalled payments (no update for 600s): 1",
         "beat: leader NONE: no beat holds the lock",
         "  relay-outbox                          last run 5.0m ago",
     ]
