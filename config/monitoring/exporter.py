@@ -202,6 +202,9 @@ class Monitor:
 
     def run(self, port: int, address: str) -> None:
         """Serve /metrics on (address, port) until interrupted."""
+        # Start the end-to-end cursor before the first scrape can happen: every charge
+        # finished after the endpoint answers is observed, however late the first refresh.
+        self._last_event_id = selectors.latest_payment_event_id()
         server, thread = start_http_server(port, addr=address, registry=self.registry)
         workers = [
             threading.Thread(target=self._refresh_forever, name="refresh", daemon=True),

@@ -74,10 +74,18 @@ def latest_payment_event_id() -> int:
     return PaymentEvent.objects.aggregate(last=Max("id"))["last"] or 0
 
 
+EVENT_SETTLE_SECONDS = 2.0
+
+
 def finished_charges_after(event_id: int, limit: int = 5000) -> list[FinishedCharge]:
     """Charge outcomes recorded after `event_id`, each with its accepted → outcome time."""
+    # Ids are taken at INSERT but become visible at COMMIT, so a younger row can appear
+    # behind the cursor; rows a few seconds old belong to transactions that have ended.
+    settled_before = timezone.now() - timedelta(seconds=EVENT_SETTLE_SECONDS)
     rows = (
-        PaymentEvent.objects.filter(id__gt=event_id, to_status__in=CHARGE_OUTCOMES)
+        PaymentEvent.objects.filter(
+            id__gt=event_id, to_status__in=CHARGE_OUTCOMES, created_at__lt=settled_before
+        )
         .annotate(accepted_at=F("payment__created_at"))
         .order_by("id")
         .values_list("id", "to_status", "created_at", "accepted_at")[:limit]
