@@ -1,5 +1,6 @@
 """Payments followed through real processes: gunicorn → Redis → Celery workers → fake Stripe."""
 
+import re
 import threading
 import time
 import uuid
@@ -197,3 +198,28 @@ def test_one_trace_spans_request_task_sql_stripe_and_notification(stack, merchan
     assert f"{stack.stripe_url}/v1/payment_intents" in stripe_http
     assert any(url.endswith("/confirm") for url in stripe_http)
     assert {e.trace_id for e in payment.events.all()} == {payment.trace_id}
+
+
+def test_the_demo_command_shows_every_case_against_the_running_stack(stack, transactional_db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from payments import services
+
+    _, key = services.create_api_client(name="demo-check")
+    out = StringIO()
+
+    call_command("demo", "--base-url", stack.web_url, "--api-key", key, stdout=out)
+
+    lines = out.getvalue().splitlines()[2:]
+    rows = {cells[0]: cells[1:4] for cells in (re.split(r"\s{2,}", line.strip()) for line in lines)}
+    assert rows == {
+        "card accepted": ["202", "succeeded", "20.00 USD"],
+        "card declined": ["202", "failed", "generic_decline"],
+        "insufficient funds": ["202", "failed", "insufficient_funds"],
+        "3-D Secure required": ["202", "requires_action", "20.00 USD"],
+        "yen, no minor unit": ["202", "succeeded", "1500 JPY"],
+        "retry, same key": ["202", "replayed=true", "same body"],
+        "same key, new body": ["422", "application/problem+json", "idempotency_key_reused"],
+    }
