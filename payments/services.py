@@ -121,11 +121,10 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
         if _stripe_may_have_forgotten_our_keys(payment):
             result = _resume_without_keys(payment, gateway)
             if result is None:
-                return _record_outcome(
+                return _record_failure(
                     payment_id,
-                    PaymentStatus.FAILED,
-                    failure_code=CHARGE_WINDOW_EXPIRED,
-                    failure_message="not charged within the provider's idempotency window",
+                    code=CHARGE_WINDOW_EXPIRED,
+                    message="not charged within the provider's idempotency window",
                 )
         else:
             intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
@@ -134,19 +133,14 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
             # A replayed confirm repeats the old answer; ask for the intent as it is now.
             result = gateway.retrieve_intent(result.intent_id)
     except CardDeclined as declined:
-        return _record_outcome(
+        return _record_failure(
             payment_id,
-            PaymentStatus.FAILED,
-            failure_code=declined.decline_code,
-            failure_message=declined.message,
+            code=declined.decline_code,
+            message=declined.message,
+            intent_id=declined.intent_id,
         )
     except GatewayRejected as rejected:
-        return _record_outcome(
-            payment_id,
-            PaymentStatus.FAILED,
-            failure_code=rejected.code,
-            failure_message=rejected.message[:500],
-        )
+        return _record_failure(payment_id, code=rejected.code, message=rejected.message)
     return _record_intent_outcome(payment_id, result)
 
 
@@ -220,33 +214,32 @@ def _store_intent_id(payment_id: str, intent_id: str) -> str:
 
 
 def _record_intent_outcome(payment_id: str, result: IntentResult) -> str:
-    outcome = stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS.get(result.status)
-    if outcome is None:
+    status = stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS.get(result.status)
+    if status is None:
         raise RetryableError(f"PaymentIntent is {result.status}; asking again later")
-    return _record_outcome(
+    failed = status == PaymentStatus.FAILED
+    return _record(
         payment_id,
-        outcome,
-        failure_code=result.failure_code if outcome == PaymentStatus.FAILED else "",
-        failure_message=result.failure_message if outcome == PaymentStatus.FAILED else "",
+        stripe_sync.IntentOutcome(
+            intent_id=result.intent_id,
+            status=status,
+            failure_code=result.failure_code if failed else "",
+            failure_message=result.failure_message if failed else "",
+        ),
     )
 
 
-def _record_outcome(
-    payment_id: str, outcome: str, *, failure_code: str = "", failure_message: str = ""
-) -> str:
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status in transitions.CHARGE_FINISHED:
-            return payment.status  # another run recorded it first
-        transitions.move(
-            payment,
-            outcome,
-            actor=WORKER_ACTOR,
-            reason=failure_code or "charge finished",
-            trace_id=current_trace_id(),
-        )
-        payment.failure_code = failure_code
-        payment.failure_message = failure_message
-        payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
-        stripe_sync.queue_outcome_notification(payment)
-        return payment.status
+def _record_failure(payment_id: str, *, code: str, message: str, intent_id: str = "") -> str:
+    outcome = stripe_sync.IntentOutcome(
+        intent_id=intent_id, status=PaymentStatus.FAILED, failure_code=code, failure_message=message
+    )
+    return _record(payment_id, outcome)
+
+
+def _record(payment_id: str, outcome: stripe_sync.IntentOutcome) -> str:
+    # The same forward-only recording webhooks and reconciliation use: whichever of them
+    # reports an outcome first moves the payment, the others change nothing.
+    reason = outcome.failure_code or "charge finished"
+    return stripe_sync.apply_intent_outcome(
+        payment_id, outcome, actor=WORKER_ACTOR, reason=reason
+    ).status
