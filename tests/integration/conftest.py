@@ -3,6 +3,7 @@
 import email
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,8 +106,32 @@ def stack(
 def merchant_session(stack: Stack, transactional_db: None) -> requests.Session:
     """A keep-alive HTTP session authenticated as a new API client."""
     _, raw_key = services.create_api_client(name="integration-merchant")
+    return api_session(raw_key)
+
+
+def post_payment(
+    web_url: str, session: requests.Session, *, key: str | None = None, **fields: Any
+) -> requests.Response:
+    """POST /api/v1/payments as a client would; `fields` override a working card payment."""
+    body = {
+        "amount": 1_250,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "customer_email": "buyer@example.com",
+        "description": "integration",
+        **fields,
+    }
+    return session.post(
+        f"{web_url}/api/v1/payments",
+        json=body,
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+        timeout=15,
+    )
+
+
+def api_session(api_key: str) -> requests.Session:
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {raw_key}"
+    session.headers["Authorization"] = f"Bearer {api_key}"
     return session
 
 

@@ -15,7 +15,7 @@ from notifications.models import Notification
 from payments import outbox
 from payments.models import OutboxMessage, Payment, PaymentEvent
 from tests.factories import PaymentFactory
-from tests.integration.conftest import Stack, wait_for, wait_for_final_status
+from tests.integration.conftest import Stack, post_payment, wait_for, wait_for_final_status
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +23,7 @@ pytestmark = pytest.mark.integration
 def pay(
     stack: Stack, session: requests.Session, *, key: str | None = None, **fields: Any
 ) -> requests.Response:
-    body = {
-        "amount": 1_250,
-        "currency": "usd",
-        "payment_method": "pm_card_visa",
-        "customer_email": "buyer@example.com",
-        "description": "integration",
-        **fields,
-    }
-    return session.post(
-        f"{stack.web_url}/api/v1/payments",
-        json=body,
-        headers={"Idempotency-Key": key or str(uuid.uuid4())},
-        timeout=15,
-    )
+    return post_payment(stack.web_url, session, key=key, **fields)
 
 
 def emails_about(stack: Stack, payment_id: str) -> list[Any]:

@@ -11,7 +11,7 @@ from kombu import Connection
 from config.celery import app as celery_app
 from payments import services
 from tests import processes
-from tests.integration.conftest import wait_for, wait_for_final_status
+from tests.integration.conftest import api_session, post_payment, wait_for, wait_for_final_status
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +64,7 @@ def rabbit_stack(django_db_setup, tmp_path_factory):
 
 def pay(stack, transactional_db) -> str:
     _, key = services.create_api_client(name=f"rabbit-{uuid.uuid4().hex[:6]}")
-    response = requests.post(
-        f"{stack['web']}/api/v1/payments",
-        json={"amount": 900, "currency": "eur", "payment_method": "pm_card_visa"},
-        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())},
-        timeout=15,
-    )
+    response = post_payment(stack["web"], api_session(key), amount=900, currency="eur")
     assert response.status_code == 202
     return str(response.json()["id"])
 

@@ -10,25 +10,13 @@ import requests
 from django.conf import settings
 
 from payments.models import Payment, Refund, StripeEvent
-from tests.integration.conftest import Stack, wait_for, wait_for_final_status
+from tests.integration.conftest import Stack, post_payment, wait_for, wait_for_final_status
 
 pytestmark = pytest.mark.integration
 
 
 def pay(stack: Stack, session: requests.Session, **fields: Any) -> str:
-    body = {
-        "amount": 1_000,
-        "currency": "usd",
-        "payment_method": "pm_card_visa",
-        "customer_email": "buyer@example.com",
-        **fields,
-    }
-    response = session.post(
-        f"{stack.web_url}/api/v1/payments",
-        json=body,
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-        timeout=15,
-    )
+    response = post_payment(stack.web_url, session, **{"amount": 1_000, **fields})
     assert response.status_code == 202
     return str(response.json()["id"])
 

@@ -15,7 +15,7 @@ import requests
 from django.conf import settings
 
 from tests import processes
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import api_session, post_payment, wait_for
 
 # Secrets the stack runs with: distinctive, so the PII guard can look for them anywhere.
 STRIPE_API_KEY = f"sk_test_piiguard{secrets.token_hex(8)}"
@@ -216,22 +216,12 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def pay(stack: ObservedStack, api_key: str, **fields: Any) -> requests.Response:
-    body = {
-        "amount": 1_250,
-        "currency": "usd",
-        "payment_method": "pm_card_visa",
+    fields = {
         "customer_email": "buyer.observed@example.com",
         "description": "observability",
         **fields,
     }
-    response = requests.post(
-        f"{stack.web_url}/api/v1/payments",
-        json=body,
-        headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": secrets.token_hex(8)},
-        timeout=15,
-    )
-    assert response.status_code == 202, response.text
-    return response
+    return post_payment(stack.web_url, api_session(api_key), **fields)
 
 
 @pytest.fixture
