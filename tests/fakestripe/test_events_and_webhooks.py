@@ -136,7 +136,11 @@ def test_a_failing_endpoint_is_retried_until_it_answers_2xx(
 
     event = stripe.Webhook.construct_event(body, headers["Stripe-Signature"], WEBHOOK_SECRET)
     assert event.type == "payment_intent.created"
-    attempts = fake.control("GET", "webhook_deliveries")["data"]
+    # The receiver answers before the fake records the attempt: wait for the record.
+    deadline = time.monotonic() + 5
+    while len(attempts := fake.control("GET", "webhook_deliveries")["data"]) < 3:
+        assert time.monotonic() < deadline, attempts
+        time.sleep(0.02)
     assert [(a["endpoint"], a["attempt"], a["status"], a["succeeded"]) for a in attempts] == [
         (endpoint["id"], 1, 500, False),
         (endpoint["id"], 2, 500, False),
