@@ -1,4 +1,4 @@
-"""`python -m payments.gateways.fakestripe --port 12111`: the fake without Django."""
+"""`python -m fakestripe --port 12111`: the fake without Django."""
 
 import argparse
 

@@ -34,7 +34,7 @@ HEADERS = {
 def start_server(state: Path | None) -> tuple[subprocess.Popen[str], int]:
     state_args = ["--state", str(state)] if state else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "payments.gateways.fakestripe", "--port", "0", *state_args],
+        [sys.executable, "-m", "fakestripe", "--port", "0", *state_args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

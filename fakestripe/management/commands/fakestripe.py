@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from payments.gateways.fakestripe import config, run
+from fakestripe import config, run
 
 
 class Command(BaseCommand):
