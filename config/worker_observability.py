@@ -17,7 +17,9 @@ from celery.signals import (
 from django.conf import settings
 
 from config import logs, metrics
-from config.monitoring.broker import PUBLISHED_AT_HEADER
+
+# Stamped on every published task; the monitor reads it to tell a queue's oldest message's age.
+PUBLISHED_AT_HEADER = "published_at"
 
 logger = logging.getLogger(__name__)
 

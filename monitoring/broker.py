@@ -11,6 +11,8 @@ import redis
 import requests
 from kombu import Connection
 
+from config.worker_observability import PUBLISHED_AT_HEADER
+
 # kombu's Redis transport keeps each priority level in its own list named
 # "<queue>\x06\x16<priority>" (priority 0 lives in "<queue>" itself); the default steps are
 # 0, 3, 6, 9 but any 0..9 can be configured, so all of them are counted.
@@ -19,8 +21,6 @@ REDIS_PRIORITY_SEPARATOR = "\x06\x16"
 REDIS_PRIORITY_LEVELS = range(1, 10)
 # kombu's Redis transport keeps delivered-but-unacked messages in this hash until the ack.
 REDIS_UNACKED_HASH = "unacked"
-# Stamped on every published task by config.worker_observability (before_task_publish).
-PUBLISHED_AT_HEADER = "published_at"
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,17 @@ from typing import Any
 from celery import Celery
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-TASK_EVENT_STATES = (
-    "sent",
-    "received",
-    "started",
-    "succeeded",
-    "failed",
-    "retried",
-    "rejected",
-    "revoked",
-)
+# Celery task event → celery-exporter's counter (each name written out, so a grep finds it).
+TASK_EVENT_COUNTERS = {
+    "sent": "celery_task_sent",
+    "received": "celery_task_received",
+    "started": "celery_task_started",
+    "succeeded": "celery_task_succeeded",
+    "failed": "celery_task_failed",
+    "retried": "celery_task_retried",
+    "rejected": "celery_task_rejected",
+    "revoked": "celery_task_revoked",
+}
 TASK_LABELS = ("name", "hostname", "queue_name")
 # Task ids remembered to spot a second execution of the same id; bounded memory.
 STARTED_IDS_REMEMBERED = 100_000
@@ -41,12 +42,12 @@ class CeleryEventMetrics:
         self._started_ids: OrderedDict[str, None] = OrderedDict()
         self.task_counters = {
             state: Counter(
-                f"celery_task_{state}",
+                metric_name,
                 f"Tasks {state}, from Celery task-{state} events.",
                 [*TASK_LABELS, "exception"] if state in {"failed", "retried"} else TASK_LABELS,
                 registry=registry,
             )
-            for state in TASK_EVENT_STATES
+            for state, metric_name in TASK_EVENT_COUNTERS.items()
         }
         self.runtime = Histogram(
             "celery_task_runtime",

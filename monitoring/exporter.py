@@ -11,21 +11,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from config.monitoring import broker, selectors
-from config.monitoring.events import CeleryEventMetrics
+from config.queues import WORK_QUEUES
+from monitoring import broker, selectors
+from monitoring.events import CeleryEventMetrics
 
 logger = logging.getLogger(__name__)
 
 E2E_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, float("inf"))
 
 
-def configured_queues(app: Celery) -> list[str]:
-    """Every queue tasks are routed to (the routing table plus the default queue)."""
-    routes: Any = app.conf.task_routes or {}
-    names = {str(app.conf.task_default_queue)}
-    if isinstance(routes, dict):
-        names |= {str(route["queue"]) for route in routes.values() if "queue" in route}
-    return sorted(names)
+def configured_queues() -> list[str]:
+    """Every queue workers consume (the dead-letter queue is watched by alerts, not here)."""
+    return sorted(WORK_QUEUES)
 
 
 class PaymentTransitionsCollector(Collector):
@@ -113,7 +110,7 @@ class Monitor:
         self.events = CeleryEventMetrics(app, self.registry)
         self.state = StateMetrics(self.registry)
         self._probe = probe
-        self._queues = configured_queues(app)
+        self._queues = configured_queues()
         self._stalled_after = stalled_after_seconds
         self._refresh_seconds = refresh_seconds
         self._last_event_id: int | None = None

@@ -9,7 +9,8 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from config import beat
-from payments.models import OutboxMessage, Payment, PaymentEvent, PaymentStatus
+from outbox.models import OutboxMessage
+from payments.models import Payment, PaymentEvent, PaymentStatus
 
 # A charge still owed: the worker has not recorded an outcome yet.
 UNFINISHED_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)

@@ -9,9 +9,9 @@ from celery import Celery
 from kombu.utils.url import maybe_sanitize_url
 from prometheus_client import CollectorRegistry
 
-from config.monitoring import broker, selectors
-from config.monitoring.events import CeleryEventMetrics
-from config.monitoring.exporter import configured_queues
+from monitoring import broker, selectors
+from monitoring.events import CeleryEventMetrics
+from monitoring.exporter import configured_queues
 
 FAILURE_WINDOW_SECONDS = 300
 
@@ -89,7 +89,7 @@ def take(
     return QueueStatus(
         taken_at=time.time(),
         broker_url=maybe_sanitize_url(broker_url),
-        queues=probe.queue_depths(configured_queues(app)),
+        queues=probe.queue_depths(configured_queues()),
         unacked=probe.unacked_messages(),
         memory=probe.memory(),
         workers=listener.workers(),

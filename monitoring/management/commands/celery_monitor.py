@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from config.celery import app
-from config.monitoring import broker
-from config.monitoring.exporter import Monitor
+from monitoring import broker
+from monitoring.exporter import Monitor
 
 
 class Command(BaseCommand):

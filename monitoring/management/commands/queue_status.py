@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from config.celery import app
-from config.monitoring import broker, snapshot
+from monitoring import broker, snapshot
 
 CLEAR_SCREEN = "\033[H\033[2J"
 
