@@ -6,7 +6,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from config import queues, redeclare, worker_observability
+from config import queues, redeclare, task_names, worker_observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -66,18 +66,12 @@ app.conf.update(
         # Redis Sentinel (sentinel://host:26379;sentinel://host2:26379): the monitored master.
         **({"master_name": sentinel_master} if (sentinel_master := _sentinel_master()) else {}),
     },
-    # One queue per concern, so a flood of emails never delays charging.
     task_queues=queues.TASK_QUEUES,
     task_default_queue="maintenance",
     task_default_exchange=queues.TASKS_EXCHANGE.name,
     task_default_exchange_type="topic",
     task_default_routing_key="maintenance",
-    task_routes={
-        "payments.charge_payment": {"queue": "payments"},
-        "payments.refund_payment": {"queue": "payments"},
-        "payments.process_stripe_event": {"queue": "payments"},
-        "notifications.send_notification": {"queue": "notifications"},
-    },
+    task_routes=(task_names.route,),
     # Recycle pool children now and then: bounded memory growth without restarts.
     worker_max_tasks_per_child=1000,
     worker_send_task_events=True,

@@ -6,6 +6,8 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config import task_names
+
 # Lets admin, serializer and queryset classes be subscripted for mypy at runtime too.
 django_stubs_ext.monkeypatch()
 
@@ -35,8 +37,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
+    "outbox",
     "payments",
     "notifications",
+    "monitoring",
+    # A development and test server (`manage.py fakestripe`); it adds no models or URLs.
+    "fakestripe",
 ]
 
 MIDDLEWARE = [
@@ -152,27 +158,27 @@ RECONCILIATION_WINDOW_SECONDS = env.int("RECONCILIATION_WINDOW_SECONDS", default
 RECONCILIATION_FIX = env.bool("RECONCILIATION_FIX", default=True)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-with-stripe": {
-        "task": "payments.reconcile_with_stripe",
+        "task": task_names.RECONCILE_WITH_STRIPE,
         "schedule": RECONCILIATION_INTERVAL_SECONDS,
         "options": {"expires": RECONCILIATION_INTERVAL_SECONDS},
     },
     "relay-outbox": {
-        "task": "payments.relay_outbox",
+        "task": task_names.RELAY_OUTBOX,
         "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
         "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 2},
     },
     "recover-stalled-payments": {
-        "task": "payments.recover_stalled_payments",
+        "task": task_names.RECOVER_STALLED_PAYMENTS,
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
     },
     "recover-unsent-notifications": {
-        "task": "notifications.recover_unsent_notifications",
+        "task": task_names.RECOVER_UNSENT_NOTIFICATIONS,
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
     },
     "expire-idempotency-records": {
-        "task": "payments.expire_idempotency_records",
+        "task": task_names.EXPIRE_IDEMPOTENCY_RECORDS,
         "schedule": 3600.0,
         "options": {"expires": 1800},
     },

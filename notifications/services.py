@@ -8,13 +8,12 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config import task_names
 from config.telemetry import current_trace_id
 from notifications.models import Notification, NotificationStatus
-from payments import outbox
+from outbox import services as outbox
 
 logger = logging.getLogger(__name__)
-
-SEND_TASK = "notifications.send_notification"
 
 
 def queue_notification(
@@ -32,7 +31,7 @@ def queue_notification(
         },
     )
     if created:
-        outbox.enqueue(SEND_TASK, notification.pk)
+        outbox.enqueue(task_names.SEND_NOTIFICATION, notification.pk)
     return notification
 
 
@@ -74,7 +73,7 @@ def redrive_unsent(older_than: timedelta, limit: int = 1000) -> int:
     for notification_id in ids:
         with transaction.atomic():
             Notification.objects.filter(pk=notification_id).update(queued_at=timezone.now())
-            outbox.enqueue(SEND_TASK, notification_id)
+            outbox.enqueue(task_names.SEND_NOTIFICATION, notification_id)
     return len(ids)
 
 

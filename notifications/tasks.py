@@ -8,13 +8,14 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
+from config import task_names
 from notifications import services
 
 MAX_SEND_RETRIES = 8
 
 
 @shared_task(
-    name="notifications.send_notification",
+    name=task_names.SEND_NOTIFICATION,
     bind=True,
     # SMTP and database hiccups are worth retrying; a template error is not.
     autoretry_for=(OSError, ConnectionError),
@@ -32,6 +33,6 @@ def send_notification(self: Task[Any, Any], notification_id: str) -> str:
         raise
 
 
-@shared_task(name="notifications.recover_unsent_notifications", ignore_result=True)
+@shared_task(name=task_names.RECOVER_UNSENT_NOTIFICATIONS, ignore_result=True)
 def recover_unsent_notifications() -> int:
     return services.redrive_unsent(timedelta(seconds=settings.STALLED_NOTIFICATION_SECONDS))

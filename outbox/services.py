@@ -10,7 +10,7 @@ from opentelemetry.propagate import extract, inject
 
 from config import failpoints
 from config.celery import app as celery_app
-from payments.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 

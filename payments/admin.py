@@ -11,7 +11,6 @@ from payments import admin_actions
 from payments.models import (
     ApiClient,
     IdempotencyRecord,
-    OutboxMessage,
     Payment,
     PaymentEvent,
     Refund,
@@ -119,13 +118,6 @@ class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Keys are made by `manage.py create_api_client`, which shows the key once.
         return False
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin[OutboxMessage]):
-    list_display = ("id", "task_name", "created_at", "published_at", "publish_attempts")
-    list_filter = (("published_at", admin.EmptyFieldListFilter), "task_name")
-    readonly_fields = tuple(f.name for f in OutboxMessage._meta.fields)
 
 
 @admin.register(IdempotencyRecord)

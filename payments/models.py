@@ -1,4 +1,4 @@
-"""Payments' tables: API clients, payments, their event history, idempotency records, outbox."""
+"""Payments' tables: API clients, payments and their history, idempotency, refunds, inbox."""
 
 import uuid
 from typing import ClassVar
@@ -121,33 +121,6 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
-
-
-class OutboxMessage(models.Model):
-    """A task to publish, written in the same transaction as the change that needs it."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task_name = models.CharField(max_length=200)
-    # Ids only (DESIGN I6): never card data or emails.
-    args = models.JSONField(default=list)
-    # W3C traceparent of the writer, so a relayed publish joins the original trace.
-    traceparent = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    publish_attempts = models.PositiveIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
-
-    class Meta:
-        indexes: ClassVar = [
-            models.Index(
-                fields=["created_at"],
-                condition=Q(published_at__isnull=True),
-                name="outbox_unpublished",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.task_name}{self.args}"
 
 
 class RefundStatus(models.TextChoices):

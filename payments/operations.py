@@ -4,12 +4,13 @@ import uuid
 
 from django.db import transaction
 
+from config import task_names
 from config.telemetry import current_trace_id
-from payments import outbox, reconciliation, transitions
+from outbox import services as outbox
+from payments import reconciliation, transitions
 from payments.exceptions import InvalidTransition
 from payments.gateways.base import PaymentGateway
 from payments.models import Payment, PaymentStatus
-from payments.services import CHARGE_TASK
 
 MARKED_FAILED_CODE = "marked_failed"
 RETRYABLE_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
@@ -25,7 +26,7 @@ def retry_charge_now(payment_id: uuid.UUID | str, *, actor: str) -> None:
         payment, actor=actor, reason="charge re-published by hand", trace_id=current_trace_id()
     )
     payment.save(update_fields=["updated_at"])
-    outbox.enqueue(CHARGE_TASK, str(payment.pk))
+    outbox.enqueue(task_names.CHARGE_PAYMENT, str(payment.pk))
 
 
 @transaction.atomic(durable=True)

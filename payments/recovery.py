@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from payments import outbox
+from config import task_names
+from outbox import services as outbox
 from payments.models import Payment, PaymentStatus
-from payments.services import CHARGE_TASK
 
 # States whose charge is still owed; a task re-published for them is safe (idempotent).
 UNFINISHED = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
@@ -39,7 +39,7 @@ def redrive(payment_ids: Iterable[str]) -> int:
                 updated_at=timezone.now()
             )
             if touched:
-                outbox.enqueue(CHARGE_TASK, str(payment_id))
+                outbox.enqueue(task_names.CHARGE_PAYMENT, str(payment_id))
                 count += 1
     return count
 

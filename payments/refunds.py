@@ -6,10 +6,12 @@ import uuid
 from django.db import transaction
 from django.db.models import Sum
 
+from config import task_names
 from config.telemetry import current_trace_id
 from notifications import services as notification_services
 from notifications.models import NotificationKind
-from payments import outbox, transitions
+from outbox import services as outbox
+from payments import transitions
 from payments.currencies import format_amount
 from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
 from payments.gateways.base import CreateRefund, GatewayRejected, PaymentGateway
@@ -17,7 +19,6 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
-REFUND_TASK = "payments.refund_payment"
 WORKER_ACTOR = "worker"
 REFUNDABLE_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 # Stripe's refund reasons: https://docs.stripe.com/api/refunds/create#create_refund-reason
@@ -81,7 +82,7 @@ def request_refund(
         reason=f"refund {refund.pk} of {amount} requested",
         trace_id=trace_id,
     )
-    outbox.enqueue(REFUND_TASK, str(refund.pk))
+    outbox.enqueue(task_names.REFUND_PAYMENT, str(refund.pk))
     return refund
 
 

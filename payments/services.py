@@ -8,10 +8,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import task_names
 from config.telemetry import current_trace_id
 from notifications import services as notification_services
 from notifications.models import NotificationKind
-from payments import outbox, stripe_sync, transitions
+from outbox import services as outbox
+from payments import stripe_sync, transitions
 from payments.api_keys import hash_api_key, new_api_key
 from payments.exceptions import RetryableError
 from payments.gateways.base import (
@@ -25,7 +27,6 @@ from payments.models import ApiClient, Payment, PaymentEvent, PaymentStatus
 
 logger = logging.getLogger(__name__)
 
-CHARGE_TASK = "payments.charge_payment"
 WORKER_ACTOR = "worker"
 CHARGE_WINDOW_EXPIRED = "charge_window_expired"
 
@@ -100,7 +101,7 @@ def accept_payment(
         reason="accepted",
         trace_id=trace_id,
     )
-    outbox.enqueue(CHARGE_TASK, str(payment.pk))
+    outbox.enqueue(task_names.CHARGE_PAYMENT, str(payment.pk))
     return payment
 
 

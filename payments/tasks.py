@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from payments import idempotency, outbox, reconciliation, recovery, refunds, services, webhooks
+from config import task_names
+from payments import idempotency, reconciliation, recovery, refunds, services, webhooks
 from payments.exceptions import RetryableError
 from payments.gateways.stripe import get_gateway
 
@@ -29,35 +30,30 @@ STRIPE_RETRY_POLICY: dict[str, Any] = {
 }
 
 
-@shared_task(name="payments.charge_payment", bind=True, **STRIPE_RETRY_POLICY)
+@shared_task(name=task_names.CHARGE_PAYMENT, bind=True, **STRIPE_RETRY_POLICY)
 def charge_payment(self: Task[Any, Any], payment_id: str) -> str:
     return services.charge_payment(payment_id, get_gateway())
 
 
-@shared_task(name="payments.relay_outbox", ignore_result=True)
-def relay_outbox() -> int:
-    return outbox.relay_unpublished(grace_seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
-
-
-@shared_task(name="payments.recover_stalled_payments", ignore_result=True)
+@shared_task(name=task_names.RECOVER_STALLED_PAYMENTS, ignore_result=True)
 def recover_stalled_payments() -> int:
     return recovery.recover_stalled_payments(
         older_than=timedelta(seconds=settings.STALLED_PAYMENT_SECONDS)
     )
 
 
-@shared_task(name="payments.expire_idempotency_records", ignore_result=True)
+@shared_task(name=task_names.EXPIRE_IDEMPOTENCY_RECORDS, ignore_result=True)
 def expire_idempotency_records() -> int:
     return idempotency.expire_records()
 
 
-@shared_task(name="payments.refund_payment", bind=True, **STRIPE_RETRY_POLICY)
+@shared_task(name=task_names.REFUND_PAYMENT, bind=True, **STRIPE_RETRY_POLICY)
 def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
     return refunds.execute_refund(refund_id, get_gateway())
 
 
 @shared_task(
-    name="payments.process_stripe_event",
+    name=task_names.PROCESS_STRIPE_EVENT,
     bind=True,
     **{**STRIPE_RETRY_POLICY, "autoretry_for": (OperationalError, InterfaceError)},
 )
@@ -65,7 +61,7 @@ def process_stripe_event(self: Task[Any, Any], inbox_id: str) -> str:
     return webhooks.process_event(int(inbox_id))
 
 
-@shared_task(name="payments.reconcile_with_stripe", ignore_result=True)
+@shared_task(name=task_names.RECONCILE_WITH_STRIPE, ignore_result=True)
 def reconcile_with_stripe() -> int:
     """Beat: compare the recent window with Stripe; returns how many mismatches were found."""
     since = timezone.now() - timedelta(seconds=settings.RECONCILIATION_WINDOW_SECONDS)

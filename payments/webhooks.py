@@ -14,13 +14,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments import outbox, refunds, stripe_sync
+from config import task_names
+from outbox import services as outbox
+from payments import refunds, stripe_sync
 from payments.exceptions import WebhookPayloadInvalid, WebhookSignatureInvalid
 from payments.models import PaymentStatus, RefundStatus, StripeEvent, StripeEventStatus
 
 logger = logging.getLogger(__name__)
 
-PROCESS_EVENT_TASK = "payments.process_stripe_event"
 WEBHOOK_ACTOR = "stripe:webhook"
 
 
@@ -86,7 +87,7 @@ def receive_event(payload: bytes, signature_header: str | None) -> StripeEvent:
         },
     )
     if created and handled:
-        outbox.enqueue(PROCESS_EVENT_TASK, inbox.pk)
+        outbox.enqueue(task_names.PROCESS_STRIPE_EVENT, inbox.pk)
     return inbox
 
 

@@ -61,7 +61,7 @@ def test_one_of_two_beats_leads_and_a_standby_takes_over_when_it_is_killed(
 def relay_task(db):
     every_five = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.SECONDS)
     return PeriodicTask.objects.create(
-        name="relay-outbox", task="payments.relay_outbox", interval=every_five
+        name="relay-outbox", task="outbox.relay_outbox", interval=every_five
     )
 
 

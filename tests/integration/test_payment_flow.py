@@ -12,8 +12,9 @@ import requests
 from django.utils import timezone
 
 from notifications.models import Notification
-from payments import outbox
-from payments.models import OutboxMessage, Payment, PaymentEvent
+from outbox import services as outbox
+from outbox.models import OutboxMessage
+from payments.models import Payment, PaymentEvent
 from tests.factories import PaymentFactory
 from tests.integration.conftest import Stack, post_payment, wait_for, wait_for_final_status
 

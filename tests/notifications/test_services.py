@@ -4,7 +4,7 @@ from django.core import mail
 
 from notifications import services
 from notifications.models import Notification, NotificationKind, NotificationStatus
-from payments.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 RECEIPT_CONTEXT = {
     "payment_id": "p-1",

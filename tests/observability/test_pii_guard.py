@@ -16,7 +16,7 @@ from django_celery_results.models import TaskResult
 
 from config.celery import app as celery_app
 from notifications.models import Notification, NotificationStatus
-from payments.models import OutboxMessage
+from outbox.models import OutboxMessage
 from tests.integration.conftest import wait_for, wait_for_final_status
 from tests.observability.conftest import (
     STRIPE_API_KEY,

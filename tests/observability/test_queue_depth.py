@@ -12,7 +12,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from config.celery import app as celery_app
-from payments.models import OutboxMessage, Payment
+from outbox.models import OutboxMessage
+from payments.models import Payment
 from tests import processes
 from tests.factories import PaymentFactory
 from tests.observability.conftest import Scrape, celery_monitor, eventually, stack_environment
@@ -84,7 +85,7 @@ def _known_state() -> None:
     every_5s = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(
         name="relay-outbox",
-        task="payments.relay_outbox",
+        task="outbox.relay_outbox",
         interval=every_5s,
         last_run_at=timezone.now() - timedelta(minutes=5),
     )

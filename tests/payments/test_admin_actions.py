@@ -6,8 +6,9 @@ import pytest
 import requests
 from django.utils import timezone
 
+from outbox.models import OutboxMessage
 from payments import admin_actions, services
-from payments.models import OutboxMessage, Payment, Refund
+from payments.models import Payment, Refund
 from tests.factories import PaymentFactory
 
 CHANGELIST = "/admin/payments/payment/"

@@ -6,8 +6,9 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from outbox.models import OutboxMessage
 from payments import services
-from payments.models import IdempotencyRecord, OutboxMessage, Payment, PaymentEvent
+from payments.models import IdempotencyRecord, Payment, PaymentEvent
 from tests.factories import PaymentFactory
 
 URL = "/api/v1/payments"

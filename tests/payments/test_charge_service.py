@@ -3,10 +3,10 @@
 import pytest
 import requests
 
+from outbox.models import OutboxMessage
 from payments import services
 from payments.exceptions import RetryableError
 from payments.gateways.base import CreateIntent
-from payments.models import OutboxMessage
 from tests.factories import PaymentFactory
 
 

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from outbox.models import OutboxMessage
 from payments import idempotency, recovery
-from payments.models import IdempotencyRecord, OutboxMessage, Payment
+from payments.models import IdempotencyRecord, Payment
 from tests.factories import ApiClientFactory, PaymentFactory
 
 

@@ -5,10 +5,11 @@ import requests
 from django.db import IntegrityError
 
 from notifications.models import Notification
+from outbox.models import OutboxMessage
 from payments import refunds, services
 from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
 from payments.gateways.base import CreateRefund
-from payments.models import OutboxMessage, Payment, Refund
+from payments.models import Payment, Refund
 from tests.factories import PaymentFactory
 
 

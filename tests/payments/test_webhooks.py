@@ -7,8 +7,9 @@ import stripe
 from django.test import Client
 
 from notifications.models import Notification
+from outbox.models import OutboxMessage
 from payments import refunds, webhooks
-from payments.models import OutboxMessage, PaymentEvent, Refund, StripeEvent
+from payments.models import PaymentEvent, Refund, StripeEvent
 from tests.factories import PaymentFactory
 from tests.payments import stripe_events
 from tests.payments.stripe_events import body, event, intent, signature_header

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from payments.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 
 class Command(BaseCommand):

@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from payments import outbox, recovery
-from payments.models import OutboxMessage
+from outbox import services as outbox
+from outbox.models import OutboxMessage
+from payments import recovery
 
 
 class Command(BaseCommand):

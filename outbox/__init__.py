@@ -1,0 +1,1 @@
+"""The transactional outbox every app publishes Celery tasks through."""
