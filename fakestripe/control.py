@@ -2,21 +2,35 @@
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from .config import ServerConfig
 from .confirmation import record_charge
 from .errors import JsonObject, StripeError
 from .events import emit
-from .faults import FaultConfig
+from .faults import FaultConfig, FaultInjector
 from .httpwire import Request, Response
 from .ids import new_id, now
 from .objects import new_charge
 from .payment_methods import TEST_CARDS
-from .webhooks import WebhookEndpoint
+from .store import PendingDelivery, Store
+from .webhooks import WebhookDispatcher, WebhookEndpoint
 
-if TYPE_CHECKING:
-    from .app import FakeStripe
+
+class ControlledFake(Protocol):
+    """What the control API reaches into (the FakeStripe app), without importing it."""
+
+    config: ServerConfig
+    store: Store
+    faults: FaultInjector
+    dispatcher: WebhookDispatcher
+    webhook_secret: str
+
+    def restore_defaults(self) -> None: ...
+
+    def enqueue_deliveries(self, deliveries: list[PendingDelivery]) -> None: ...
+
 
 PAYMENT_INTENT_STATUSES = (
     "requires_payment_method", "requires_confirmation", "requires_action", "processing",
@@ -51,7 +65,7 @@ ControlHandler = Callable[[Request, JsonObject, str | None], Any]
 
 
 class ControlApi:
-    def __init__(self, app: "FakeStripe") -> None:
+    def __init__(self, app: ControlledFake) -> None:
         self.app = app
         self._routes: dict[tuple[str, str], ControlHandler] = {
             ("GET", "health"): self.health,

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from config.queues import WORK_QUEUES
 from monitoring import broker, selectors
 from monitoring.events import CeleryEventMetrics
+from outbox import selectors as outbox_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class Monitor:
             self.state.active_workers.labels(queue_name=name).set(workers)
 
     def _refresh_database(self) -> None:
-        lag = selectors.outbox_lag()
+        lag = outbox_selectors.outbox_lag()
         self.state.outbox_unpublished.set(lag.unpublished)
         self.state.outbox_lag.set(lag.oldest_age_seconds)
         self.state.stalled.set(selectors.stalled_payment_count(self._stalled_after))

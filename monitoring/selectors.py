@@ -3,30 +3,15 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F, Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from config import beat
-from outbox.models import OutboxMessage
-from payments.models import Payment, PaymentEvent, PaymentStatus
-
-# A charge still owed: the worker has not recorded an outcome yet.
-UNFINISHED_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
-# Where the charge flow ends; accepted → one of these is the end-to-end latency.
-CHARGE_OUTCOMES = (
-    PaymentStatus.SUCCEEDED,
-    PaymentStatus.FAILED,
-    PaymentStatus.REQUIRES_ACTION,
-    PaymentStatus.CANCELED,
-)
-
-
-@dataclass(frozen=True)
-class OutboxLag:
-    unpublished: int
-    oldest_age_seconds: float  # 0 when nothing is owed
+from payments import selectors as payment_selectors
+from payments import transitions
+from payments.models import PaymentEvent
 
 
 @dataclass(frozen=True)
@@ -51,18 +36,9 @@ def _age_seconds(moment: datetime | None, now: datetime) -> float:
     return max(0.0, (now - moment).total_seconds()) if moment else 0.0
 
 
-def outbox_lag() -> OutboxLag:
-    """How much the outbox still owes the broker, and for how long."""
-    row = OutboxMessage.objects.filter(published_at__isnull=True).aggregate(
-        count=Count("id"), oldest=Min("created_at")
-    )
-    return OutboxLag(row["count"], _age_seconds(row["oldest"], timezone.now()))
-
-
 def stalled_payment_count(stalled_after_seconds: float) -> int:
-    """Unfinished payments nobody has touched for `stalled_after_seconds`."""
-    cutoff = timezone.now() - timedelta(seconds=stalled_after_seconds)
-    return Payment.objects.filter(status__in=UNFINISHED_STATUSES, updated_at__lt=cutoff).count()
+    """Stalled payments (payments.selectors.stalled_payments) at this threshold."""
+    return payment_selectors.stalled_payments(timedelta(seconds=stalled_after_seconds)).count()
 
 
 def transitions_by_status() -> dict[str, int]:
@@ -85,7 +61,9 @@ def finished_charges_after(event_id: int, limit: int = 5000) -> list[FinishedCha
     settled_before = timezone.now() - timedelta(seconds=EVENT_SETTLE_SECONDS)
     rows = (
         PaymentEvent.objects.filter(
-            id__gt=event_id, to_status__in=CHARGE_OUTCOMES, created_at__lt=settled_before
+            id__gt=event_id,
+            to_status__in=transitions.CHARGE_OUTCOMES,
+            created_at__lt=settled_before,
         )
         .annotate(accepted_at=F("payment__created_at"))
         .order_by("id")

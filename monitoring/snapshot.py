@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from monitoring import broker, selectors
 from monitoring.events import CeleryEventMetrics
 from monitoring.exporter import configured_queues
+from outbox import selectors as outbox_selectors
 
 FAILURE_WINDOW_SECONDS = 300
 
@@ -33,7 +34,7 @@ class QueueStatus:
     memory: broker.BrokerMemory | None
     workers: list[WorkerLine]
     outcomes: selectors.TaskOutcomes
-    outbox: selectors.OutboxLag
+    outbox: outbox_selectors.OutboxLag
     stalled: int
     stalled_after_seconds: float
     beat_ages: dict[str, float | None]
@@ -94,7 +95,7 @@ def take(
         memory=probe.memory(),
         workers=listener.workers(),
         outcomes=selectors.task_outcomes_since(FAILURE_WINDOW_SECONDS),
-        outbox=selectors.outbox_lag(),
+        outbox=outbox_selectors.outbox_lag(),
         stalled=selectors.stalled_payment_count(stalled_after),
         stalled_after_seconds=stalled_after,
         beat_ages=selectors.periodic_task_ages(),

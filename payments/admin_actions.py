@@ -9,23 +9,16 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
-from payments import operations, refunds
+from payments import selectors, services
 from payments.exceptions import PaymentError
+from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError
-from payments.gateways.stripe import get_gateway
-from payments.models import Payment, PaymentStatus
-
-NON_TERMINAL_STATUSES = (
-    PaymentStatus.PENDING,
-    PaymentStatus.PROCESSING,
-    PaymentStatus.REQUIRES_ACTION,
-)
+from payments.models import Payment
 
 
 class StalledPaymentsFilter(admin.SimpleListFilter):
-    """Unfinished payments with no change for a while: the ones to look at first."""
+    """Stalled payments (selectors.stalled_payments) at a chosen age: the ones to look at first."""
 
     title = "stalled (no change for)"
     parameter_name = "stalled_minutes"
@@ -37,8 +30,8 @@ class StalledPaymentsFilter(admin.SimpleListFilter):
         minutes = self.value()
         if not minutes or not minutes.isdigit():
             return queryset
-        cutoff = timezone.now() - timedelta(minutes=int(minutes))
-        return queryset.filter(status__in=NON_TERMINAL_STATUSES, updated_at__lt=cutoff)
+        stalled = selectors.stalled_payments(timedelta(minutes=int(minutes)))
+        return queryset.filter(pk__in=stalled.values("pk"))
 
 
 class RefundForm(forms.Form):
@@ -46,7 +39,7 @@ class RefundForm(forms.Form):
         min_value=1, required=False, help_text="Minor units; empty refunds all that is left."
     )
     reason = forms.ChoiceField(
-        choices=[("", "—"), *((r, r) for r in refunds.REFUND_REASONS)], required=False
+        choices=[("", "—"), *((r, r) for r in services.REFUND_REASONS)], required=False
     )
     # Made when the page is shown: submitting the same page twice refunds once.
     operation_key = forms.UUIDField(widget=forms.HiddenInput)
@@ -105,7 +98,7 @@ def refund_payments(
     data = form.cleaned_data
 
     def refund(payment: Payment) -> str:
-        created = refunds.request_refund(
+        created = services.request_refund(
             payment_id=payment.pk,
             amount=data["amount"],
             reason=data["reason"],
@@ -124,7 +117,7 @@ def retry_charge_now(modeladmin: Any, request: HttpRequest, queryset: QuerySet[P
         request,
         queryset,
         "charge re-published",
-        lambda payment: operations.retry_charge_now(payment.pk, actor=staff_actor(request)),
+        lambda payment: services.retry_charge_now(payment.pk, actor=staff_actor(request)),
     )
 
 
@@ -135,7 +128,7 @@ def reconcile_with_stripe(
     gateway = get_gateway()
 
     def reconcile(payment: Payment) -> str:
-        found = operations.reconcile_payment(payment.pk, gateway, actor=staff_actor(request))
+        found = services.reconcile_payment_now(payment.pk, gateway, actor=staff_actor(request))
         return "; ".join(
             f"{m.kind.value}: here {m.here}, Stripe {m.at_stripe}{' — fixed' if m.fixed else ''}"
             for m in found
@@ -156,9 +149,7 @@ def mark_failed(
         request,
         queryset,
         "marked failed",
-        lambda payment: operations.mark_failed(
-            payment.pk, actor=staff_actor(request), reason=reason
-        ),
+        lambda payment: services.mark_failed(payment.pk, actor=staff_actor(request), reason=reason),
     )
     return None
 

@@ -1,5 +1,6 @@
-"""REST endpoints for payments: parse input, call one service, shape the output."""
+"""REST endpoints: parse input, call one service, shape the output."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
@@ -8,12 +9,21 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from payments import idempotency, selectors, services
+from payments.gateways import get_gateway
 from payments.models import ApiClient, Payment, PaymentStatus
-from payments.serializers import PaymentCreateSerializer, PaymentSerializer
+from payments.serializers import (
+    PaymentCreateSerializer,
+    PaymentSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+)
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -24,18 +34,36 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 
+def idempotent_post(
+    request: Request, perform: Callable[[ApiClient, str, str], tuple[int, bytes]]
+) -> HttpResponse:
+    """Run a POST once per (client, Idempotency-Key), or answer with what it answered before.
+
+    `perform(client, key, fingerprint)` does the work in the transaction that stores its
+    response; validate the body before calling this, so a bad request never uses the key.
+    """
+    client: ApiClient = request.user  # type: ignore[assignment]
+    key = idempotency.validated_key(request.headers.get("Idempotency-Key"))
+    fingerprint = idempotency.fingerprint(request.method or "POST", request.path, request.data)
+    stored = idempotency.run_once(
+        client, key, fingerprint, lambda: perform(client, key, fingerprint)
+    )
+    response = HttpResponse(stored.body, status=stored.status, content_type="application/json")
+    if stored.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def render_json(data: Any) -> bytes:
+    rendered: bytes = JSONRenderer().render(data)
+    return rendered
+
+
 class PaymentCursorPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 100
-
-
-def stored_response(stored: idempotency.StoredResponse) -> HttpResponse:
-    response = HttpResponse(stored.body, status=stored.status, content_type="application/json")
-    if stored.replayed:
-        response["Idempotent-Replayed"] = "true"
-    return response
 
 
 class PaymentListCreateView(ListAPIView[Payment]):
@@ -56,23 +84,21 @@ class PaymentListCreateView(ListAPIView[Payment]):
         summary="Accept a payment; it is charged asynchronously",
     )
     def post(self, request: Request) -> HttpResponse:
-        client: ApiClient = request.user  # type: ignore[assignment]
-        key = idempotency.validated_key(request.headers.get("Idempotency-Key"))
+        idempotency.validated_key(request.headers.get("Idempotency-Key"))
         serializer = PaymentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment_request = services.PaymentRequest(**serializer.validated_data)
-        fingerprint = idempotency.fingerprint(request.method or "POST", request.path, request.data)
 
-        def accept() -> tuple[int, bytes]:
+        def accept(client: ApiClient, key: str, fingerprint: str) -> tuple[int, bytes]:
             payment = services.accept_payment(
                 client=client,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
                 request=payment_request,
             )
-            return 202, JSONRenderer().render(PaymentSerializer(payment).data)
+            return 202, render_json(PaymentSerializer(payment).data)
 
-        return stored_response(idempotency.run_once(client, key, fingerprint, accept))
+        return idempotent_post(request, accept)
 
 
 class PaymentDetailView(RetrieveAPIView[Payment]):
@@ -81,3 +107,43 @@ class PaymentDetailView(RetrieveAPIView[Payment]):
     def get_object(self) -> Payment:
         client: ApiClient = self.request.user  # type: ignore[assignment]
         return selectors.payment_of_client(client, self.kwargs["payment_id"])
+
+
+class RefundCreateView(APIView):
+    @extend_schema(
+        request=RefundCreateSerializer,
+        responses={202: RefundSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        summary="Refund a payment (all that is left unless `amount` says less)",
+    )
+    def post(self, request: Request, payment_id: str) -> HttpResponse:
+        client: ApiClient = request.user  # type: ignore[assignment]
+        idempotency.validated_key(request.headers.get("Idempotency-Key"))
+        payment = selectors.payment_of_client(client, payment_id)
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+
+        def refund(client: ApiClient, key: str, fingerprint: str) -> tuple[int, bytes]:
+            created = services.request_refund(
+                payment_id=payment.pk,
+                amount=serializer.validated_data.get("amount"),
+                reason=serializer.validated_data["reason"],
+                idempotency_key=key,
+                requested_by=f"api:{client.name}",
+            )
+            return 202, render_json(RefundSerializer(created).data)
+
+        return idempotent_post(request, refund)
+
+
+class StripeWebhookView(APIView):
+    """The gateway's signature is the authentication; APIView views are CSRF-exempt."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(request=None, responses={200: None}, summary="Stripe webhook endpoint")
+    def post(self, request: Request) -> Response:
+        # The raw bytes, untouched by any parser: the signature covers exactly them.
+        services.receive_event(get_gateway(), request.body, request.headers)
+        return Response({"received": True})

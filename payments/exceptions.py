@@ -54,7 +54,7 @@ class RefundAmountTooLarge(FieldError):
 
 
 class WebhookSignatureInvalid(TerminalError):
-    """The Stripe-Signature header is missing, malformed, expired or signed with another secret."""
+    """The webhook signature header is missing, malformed, expired or signed with another secret."""
 
 
 class WebhookPayloadInvalid(TerminalError):

@@ -1,4 +1,4 @@
-"""API input validation and output shapes for payments."""
+"""API input validation and output shapes: payments and refunds."""
 
 import re
 from typing import Any
@@ -6,7 +6,8 @@ from typing import Any
 from rest_framework import serializers
 
 from payments.currencies import MAX_AMOUNT, is_known_currency
-from payments.models import Payment
+from payments.models import Payment, Refund
+from payments.services.refunds import REFUND_REASONS
 
 # Stripe's metadata limits: https://docs.stripe.com/metadata#data
 METADATA_MAX_KEYS = 50
@@ -101,6 +102,36 @@ class PaymentSerializer(serializers.ModelSerializer[Payment]):
             "failure_code",
             "failure_message",
             "stripe_payment_intent_id",
+            "trace_id",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class RefundCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any]):
+    # Left out: everything not refunded yet.
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+    reason = serializers.ChoiceField(choices=REFUND_REASONS, required=False, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        self.validate_unknown_fields()
+        return attrs
+
+
+class RefundSerializer(serializers.ModelSerializer[Refund]):
+    payment = serializers.UUIDField(source="payment_id", read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = (
+            "id",
+            "payment",
+            "amount",
+            "reason",
+            "status",
+            "failure_reason",
+            "stripe_refund_id",
             "trace_id",
             "created_at",
             "updated_at",

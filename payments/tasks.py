@@ -11,9 +11,9 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from config import task_names
-from payments import idempotency, reconciliation, recovery, refunds, services, webhooks
+from payments import idempotency, services
 from payments.exceptions import RetryableError
-from payments.gateways.stripe import get_gateway
+from payments.gateways import get_gateway
 
 # Transient: the gateway or the database did not decide anything; the same keys are reused.
 TRANSIENT_ERRORS = (RetryableError, OperationalError, InterfaceError)
@@ -37,9 +37,7 @@ def charge_payment(self: Task[Any, Any], payment_id: str) -> str:
 
 @shared_task(name=task_names.RECOVER_STALLED_PAYMENTS, ignore_result=True)
 def recover_stalled_payments() -> int:
-    return recovery.recover_stalled_payments(
-        older_than=timedelta(seconds=settings.STALLED_PAYMENT_SECONDS)
-    )
+    return services.recover_stalled_payments()
 
 
 @shared_task(name=task_names.EXPIRE_IDEMPOTENCY_RECORDS, ignore_result=True)
@@ -49,7 +47,7 @@ def expire_idempotency_records() -> int:
 
 @shared_task(name=task_names.REFUND_PAYMENT, bind=True, **STRIPE_RETRY_POLICY)
 def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
-    return refunds.execute_refund(refund_id, get_gateway())
+    return services.execute_refund(refund_id, get_gateway())
 
 
 @shared_task(
@@ -58,13 +56,13 @@ def refund_payment(self: Task[Any, Any], refund_id: str) -> str:
     **{**STRIPE_RETRY_POLICY, "autoretry_for": (OperationalError, InterfaceError)},
 )
 def process_stripe_event(self: Task[Any, Any], inbox_id: str) -> str:
-    return webhooks.process_event(int(inbox_id))
+    return services.process_event(int(inbox_id), get_gateway())
 
 
 @shared_task(name=task_names.RECONCILE_WITH_STRIPE, ignore_result=True)
 def reconcile_with_stripe() -> int:
     """Beat: compare the recent window with Stripe; returns how many mismatches were found."""
     since = timezone.now() - timedelta(seconds=settings.RECONCILIATION_WINDOW_SECONDS)
-    report = reconciliation.reconcile(get_gateway(), since=since, fix=settings.RECONCILIATION_FIX)
-    reconciliation.log_report(report)
+    report = services.reconcile(get_gateway(), since=since, fix=settings.RECONCILIATION_FIX)
+    services.log_report(report)
     return len(report.mismatches)

@@ -5,6 +5,11 @@ from payments.models import Payment, PaymentEvent, PaymentStatus
 
 S = PaymentStatus
 
+# Who moved a payment (PaymentEvent.actor), besides "api:<client>" and "staff:<user>".
+WORKER_ACTOR = "worker"
+WEBHOOK_ACTOR = "stripe:webhook"
+RECONCILIATION_ACTOR = "reconciliation"
+
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.PROCESSING, S.FAILED, S.CANCELED}),
     S.PROCESSING: frozenset({S.SUCCEEDED, S.FAILED, S.REQUIRES_ACTION, S.CANCELED}),
@@ -17,14 +22,34 @@ ALLOWED_MOVES: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# States in which the charge task has nothing left to do.
-CHARGE_FINISHED = frozenset(
-    {S.SUCCEEDED, S.FAILED, S.REQUIRES_ACTION, S.CANCELED, S.PARTIALLY_REFUNDED, S.REFUNDED}
-)
+# The status sets every module uses; each is defined here, once.
+
+# The charge is still owed: no outcome recorded yet. A charge task published for one of
+# these is safe (idempotent); the stalled-payment sweeper re-drives them.
+CHARGE_OWED = frozenset({S.PENDING, S.PROCESSING})
+# The charge task has nothing left to do.
+CHARGE_FINISHED = frozenset(set(S) - CHARGE_OWED)
+# The first outcome of a charge: where "accepted → outcome" latency ends.
+CHARGE_OUTCOMES = frozenset({S.SUCCEEDED, S.FAILED, S.REQUIRES_ACTION, S.CANCELED})
+# Not final: the charge is owed, or the customer still has to authenticate.
+OPEN = CHARGE_OWED | {S.REQUIRES_ACTION}
+# The customer was charged (whatever was refunded since).
+PAID = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED})
+# Something is left that a refund may take.
+REFUNDABLE = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
 
 
 def can_move(from_status: str, to_status: str) -> bool:
     return to_status in ALLOWED_MOVES[from_status]
+
+
+def is_forward(status: str, target: str) -> bool:
+    """`target` lies ahead of `status`, directly or once the charge has started."""
+    if status == target:
+        return False
+    if can_move(status, target):
+        return True
+    return status == S.PENDING and can_move(S.PROCESSING, target)
 
 
 def move(payment: Payment, to_status: str, *, actor: str, reason: str, trace_id: str) -> None:

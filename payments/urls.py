@@ -2,15 +2,15 @@
 
 from django.urls import path
 
-from payments import api, refund_api
+from payments import api
 
 urlpatterns = [
     path("payments", api.PaymentListCreateView.as_view(), name="payment-list"),
     path("payments/<str:payment_id>", api.PaymentDetailView.as_view(), name="payment-detail"),
     path(
         "payments/<str:payment_id>/refunds",
-        refund_api.RefundCreateView.as_view(),
+        api.RefundCreateView.as_view(),
         name="payment-refunds",
     ),
-    path("webhooks/stripe", refund_api.StripeWebhookView.as_view(), name="stripe-webhook"),
+    path("webhooks/stripe", api.StripeWebhookView.as_view(), name="stripe-webhook"),
 ]

@@ -1,10 +1,40 @@
-"""The payment gateway interface: a Protocol with frozen dataclasses in and out."""
+"""The payment gateway interface: a Protocol with frozen dataclasses in and out.
 
-from collections.abc import Iterator
+Everything here is in the service's own words. A provider's status strings, headers and
+event fields stay inside its gateway package (payments/gateways/stripe/), which turns
+them into the neutral states and events below.
+"""
+
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 from payments.exceptions import RetryableError, TerminalError
+
+
+class ChargeState(StrEnum):
+    """Where a charge stands at the provider."""
+
+    # Created, not confirmed yet: no money has moved.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    # The provider is still deciding; ask again later.
+    IN_PROGRESS = "in_progress"
+    # The customer must authenticate (3-D Secure) before the provider decides.
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    # Declined; `failure_code` says why.
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class RefundState(StrEnum):
+    """Where a refund stands at the provider."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    # Failed or canceled: no money went back.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -20,16 +50,14 @@ class CreateIntent:
 @dataclass(frozen=True)
 class IntentResult:
     intent_id: str
-    # Stripe's PaymentIntent status: requires_confirmation, requires_action, processing,
-    # succeeded, requires_payment_method, canceled, ...
-    status: str
+    state: ChargeState
     amount: int
     currency: str
     failure_code: str = ""
     failure_message: str = ""
     request_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
-    # Unix time Stripe created the PaymentIntent (0 when unknown).
+    # Unix time the provider created the intent (0 when unknown).
     created: int = 0
 
 
@@ -46,13 +74,47 @@ class CreateRefund:
 class RefundResult:
     refund_id: str
     payment_intent_id: str
-    # Stripe's Refund status: pending, requires_action, succeeded, failed, canceled.
-    status: str
+    state: RefundState
     amount: int
     currency: str
     metadata: dict[str, str] = field(default_factory=dict)
     failure_reason: str = ""
     created: int = 0
+
+
+class EventKind(StrEnum):
+    """What a provider's webhook event means for this service."""
+
+    # A charge reached a state worth recording (succeeded, failed, canceled, 3-D Secure).
+    CHARGE_UPDATED = "charge_updated"
+    # One of our refunds was created, settled or failed.
+    REFUND_UPDATED = "refund_updated"
+    # The provider's running total of refunds on a charge.
+    REFUNDS_TOTALLED = "refunds_totalled"
+    # Anything else: stored, not acted on.
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """One webhook event, verified and read; `payload` is the body as the provider sent it."""
+
+    event_id: str
+    # The provider's own name for the event, for the inbox and the admin.
+    event_type: str
+    # Unix time the provider created the event.
+    created: int
+    # The id of the object the event is about (an intent, a refund, a charge).
+    object_id: str
+    kind: EventKind
+    payload: dict[str, Any]
+    # CHARGE_UPDATED: the intent with the state the event reports.
+    intent: IntentResult | None = None
+    # REFUND_UPDATED: the refund as the event shows it.
+    refund: RefundResult | None = None
+    # REFUNDS_TOTALLED: which intent, and how much the provider has refunded on it.
+    refunded_intent_id: str = ""
+    refunded_total: int = 0
 
 
 class GatewayError(Exception):
@@ -73,11 +135,11 @@ class GatewayRejected(GatewayError, TerminalError):
 
 
 class CardDeclined(GatewayError, TerminalError):
-    """The card was declined; `intent` is the PaymentIntent as the provider left it."""
+    """The card was declined; `intent_id` is the intent the provider left behind."""
 
-    def __init__(self, decline_code: str, message: str, intent_id: str) -> None:
-        super().__init__(f"{decline_code}: {message}")
-        self.decline_code = decline_code
+    def __init__(self, failure_code: str, message: str, intent_id: str) -> None:
+        super().__init__(f"{failure_code}: {message}")
+        self.failure_code = failure_code
         self.message = message
         self.intent_id = intent_id
 
@@ -85,7 +147,9 @@ class CardDeclined(GatewayError, TerminalError):
 class PaymentGateway(Protocol):
     def create_intent(self, request: CreateIntent) -> IntentResult: ...
 
-    def confirm_intent(self, intent_id: str, *, idempotency_key: str) -> IntentResult: ...
+    def confirm_intent(
+        self, intent_id: str, *, idempotency_key: str, payment_id: str
+    ) -> IntentResult: ...
 
     def retrieve_intent(self, intent_id: str) -> IntentResult: ...
 
@@ -96,3 +160,11 @@ class PaymentGateway(Protocol):
     def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]: ...
 
     def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]: ...
+
+    def parse_event(self, body: bytes, headers: Mapping[str, str]) -> GatewayEvent:
+        """Verify a webhook delivery and read it; WebhookSignatureInvalid / PayloadInvalid."""
+        ...
+
+    def read_stored_event(self, payload: dict[str, Any]) -> GatewayEvent:
+        """Read an event kept in the inbox (verified when it arrived)."""
+        ...

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from outbox.models import OutboxMessage
+from outbox import selectors
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         waiting = (
-            OutboxMessage.objects.filter(published_at__isnull=True)
+            selectors.unpublished()
             .values("task_name")
             .annotate(count=Count("id"), oldest=Min("created_at"), attempts=Max("publish_attempts"))
             .order_by("task_name")
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 f"{row['task_name']:<36} {row['count']:>8} {age:>11.1f} {row['attempts']:>10}"
             )
         errors = (
-            OutboxMessage.objects.filter(published_at__isnull=True)
+            selectors.unpublished()
             .exclude(last_error="")
             .values_list("last_error", flat=True)
             .distinct()[:5]

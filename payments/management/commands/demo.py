@@ -10,9 +10,8 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from payments import transitions
 from payments.currencies import format_amount
-
-TERMINAL = {"succeeded", "failed", "requires_action", "canceled", "refunded"}
 
 
 @dataclass
@@ -123,7 +122,7 @@ class Command(BaseCommand):
             payment: dict[str, Any] = self.session.get(
                 f"{self.base_url}/api/v1/payments/{payment_id}", timeout=5
             ).json()
-            if payment["status"] in TERMINAL or time.monotonic() > deadline:
+            if payment["status"] in transitions.CHARGE_FINISHED or time.monotonic() > deadline:
                 return payment
             time.sleep(0.2)
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from payments import reconciliation
-from payments.gateways.stripe import get_gateway
+from payments import services
+from payments.gateways import get_gateway
+from payments.services import reconciliation
 
 DEFAULT_SINCE = timedelta(days=2)
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         since = parse_since(options["since"])
         with tqdm(file=sys.stderr, unit=" objects", desc="reconciling", leave=True) as bar:
-            report = reconciliation.reconcile(
+            report = services.reconcile(
                 get_gateway(), since=since, fix=options["fix"], progress=bar.update
             )
         self.stdout.write(format_report(report, since=since, fix=options["fix"]))

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from payments import recovery
+from payments import selectors, services
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="list, change nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stalled = recovery.stalled_payments(timedelta(seconds=options["older_than"]))
+        stalled = selectors.stalled_payments(timedelta(seconds=options["older_than"]))
         rows = list(stalled.values_list("pk", "status", "updated_at"))
         if options["dry_run"]:
             for payment_id, status, updated_at in rows:
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             return
         redriven = 0
         for payment_id, _, _ in tqdm(rows, desc="re-driving", unit="payment", file=self.stderr):
-            redriven += recovery.redrive([str(payment_id)])
+            redriven += services.redrive_payments([str(payment_id)])
         self.stdout.write(
             self.style.SUCCESS(f"re-published {redriven} of {len(rows)} stalled payment(s)")
         )

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
+from outbox import selectors as outbox_selectors
 from outbox import services as outbox
-from outbox.models import OutboxMessage
-from payments import recovery
+from payments import selectors, services
 
 
 class Command(BaseCommand):
@@ -26,18 +26,18 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        payments = recovery.unfinished_payments(since=self._since(options["since"]))
+        payments = selectors.unfinished_payments(since=self._since(options["since"]))
         if options["ids"]:
             payments = payments.filter(pk__in=options["ids"])
         ids = [str(pk) for pk in payments.values_list("pk", flat=True)]
-        unpublished = OutboxMessage.objects.filter(published_at__isnull=True).count()
+        unpublished = outbox_selectors.unpublished().count()
         if options["dry_run"]:
             self.stdout.write(
                 f"would re-publish {len(ids)} payment(s) and {unpublished} outbox row(s)"
             )
             return
         redriven = sum(
-            recovery.redrive([payment_id])
+            services.redrive_payments([payment_id])
             for payment_id in tqdm(ids, desc="payments", unit="payment", file=self.stderr)
         )
         relayed = outbox.relay_unpublished(grace_seconds=0, batch_size=max(unpublished, 1))

@@ -1,4 +1,4 @@
-"""Reconciliation: compare payments and refunds with Stripe, report each mismatch, fix safe ones."""
+"""Reconciliation: compare payments and refunds with the gateway, fix the safe mismatches."""
 
 import logging
 import uuid
@@ -8,20 +8,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from payments import refunds, stripe_sync
+from payments import selectors, transitions
 from payments.exceptions import InvalidTransition
-from payments.gateways.base import IntentResult, PaymentGateway, RefundResult
+from payments.gateways.base import (
+    IntentResult,
+    PaymentGateway,
+    RefundResult,
+    RefundState,
+)
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.services import outcomes, refunds
 
 logger = logging.getLogger(__name__)
-
-RECONCILIATION_ACTOR = "reconciliation"
-PAID_STATUSES = frozenset(
-    {PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
-)
-IN_FLIGHT_STATUSES = frozenset(
-    {PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION}
-)
 
 
 class MismatchKind(StrEnum):
@@ -71,7 +69,7 @@ def reconcile(
     *,
     since: datetime | None,
     fix: bool,
-    actor: str = RECONCILIATION_ACTOR,
+    actor: str = transitions.RECONCILIATION_ACTOR,
     progress: Progress | None = None,
 ) -> Report:
     """Walk Stripe's PaymentIntents and Refunds created since `since` and compare each."""
@@ -81,7 +79,7 @@ def reconcile(
     for intent in gateway.list_intents(created_since=created_since):
         seen_intents.add(intent.intent_id)
         report.intents_checked += 1
-        payment = stripe_sync.find_payment_for_intent(intent.intent_id, intent.metadata)
+        payment = selectors.payment_for_intent(intent.intent_id, intent.metadata)
         _check_intent(report, intent, payment, fix=fix, actor=actor)
         if progress:
             progress(1)
@@ -96,7 +94,7 @@ def reconcile(
     return report
 
 
-def reconcile_payment(
+def check_payment(
     payment_id: uuid.UUID | str, gateway: PaymentGateway, *, actor: str, fix: bool = True
 ) -> list[Mismatch]:
     """One payment against its PaymentIntent (the admin's "reconcile with Stripe")."""
@@ -107,7 +105,7 @@ def reconcile_payment(
         intent = gateway.find_intent_by_payment_id(str(payment.pk))
     report = Report()
     if intent is None:
-        if payment.status in PAID_STATUSES:
+        if payment.status in transitions.PAID:
             report.mismatches.append(
                 Mismatch(MismatchKind.MISSING_AT_STRIPE, str(payment.pk), "", payment.status, "—")
             )
@@ -128,11 +126,11 @@ def _check_intent(
 
 
 def _compare_intent(intent: IntentResult, payment: Payment | None) -> Mismatch | None:
-    at_stripe = intent.status
+    at_stripe = str(intent.state)
     if payment is None:
         return Mismatch(
             MismatchKind.MISSING_LOCALLY,
-            intent.metadata.get("payment_id", ""),
+            intent.metadata.get(selectors.PAYMENT_ID_METADATA_KEY, ""),
             intent.intent_id,
             "—",
             f"{at_stripe} {intent.amount} {intent.currency.upper()}",
@@ -149,21 +147,19 @@ def _compare_intent(intent: IntentResult, payment: Payment | None) -> Mismatch |
             f"{payment.amount} {payment.currency.upper()}",
             f"{intent.amount} {intent.currency.upper()}",
         )
-    expected = stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS.get(at_stripe)
-    if at_stripe == "requires_payment_method" and not intent.failure_code:
-        expected = None  # not confirmed yet: still in flight, not a decline
+    expected = outcomes.PAYMENT_STATUS_OF_CHARGE_STATE.get(intent.state)
     here = PaymentStatus(payment.status)
     if expected == PaymentStatus.SUCCEEDED:
-        if here in PAID_STATUSES:
+        if here in transitions.PAID:
             return None
-        if here in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
+        if here in transitions.RECONCILIATION_CORRECTIONS:
             return mismatch(MismatchKind.PAID_AT_STRIPE_NOT_HERE)
         return mismatch(MismatchKind.BEHIND_STRIPE)
-    if here in PAID_STATUSES:
+    if here in transitions.PAID:
         return mismatch(MismatchKind.NOT_PAID_AT_STRIPE)
     if expected is None or here == expected:
         return None
-    if here in IN_FLIGHT_STATUSES and stripe_sync.is_forward(here, expected):
+    if here in transitions.OPEN and transitions.is_forward(here, expected):
         return mismatch(MismatchKind.BEHIND_STRIPE)
     return mismatch(MismatchKind.STATUS_DIFFERS)
 
@@ -171,20 +167,13 @@ def _compare_intent(intent: IntentResult, payment: Payment | None) -> Mismatch |
 def _fix_intent_mismatch(
     mismatch: Mismatch, intent: IntentResult, payment: Payment, actor: str
 ) -> None:
-    reason = f"reconciliation: PaymentIntent {intent.intent_id} is {intent.status} at Stripe"
+    reason = f"reconciliation: PaymentIntent {intent.intent_id} is {intent.state} at Stripe"
+    outcome = outcomes.outcome_of(intent)
     try:
         if mismatch.kind == MismatchKind.PAID_AT_STRIPE_NOT_HERE:
-            stripe_sync.correct_to_succeeded(
-                payment.pk, intent.intent_id, actor=actor, reason=reason
-            )
-        elif mismatch.kind == MismatchKind.BEHIND_STRIPE:
-            outcome = stripe_sync.IntentOutcome(
-                intent_id=intent.intent_id,
-                status=stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS[intent.status],
-                failure_code=intent.failure_code,
-                failure_message=intent.failure_message,
-            )
-            stripe_sync.apply_intent_outcome(payment.pk, outcome, actor=actor, reason=reason)
+            outcomes.correct_to_succeeded(payment.pk, intent.intent_id, actor=actor, reason=reason)
+        elif mismatch.kind == MismatchKind.BEHIND_STRIPE and outcome is not None:
+            outcomes.record_charge_outcome(payment.pk, outcome, actor=actor, reason=reason)
         else:
             return
     except InvalidTransition as refused:
@@ -196,7 +185,7 @@ def _fix_intent_mismatch(
 
 
 def _check_refund(report: Report, stripe_refund: RefundResult, *, fix: bool, actor: str) -> None:
-    local = refunds.find_refund(stripe_refund.refund_id, stripe_refund.metadata)
+    local = selectors.refund_for_gateway_refund(stripe_refund.refund_id, stripe_refund.metadata)
     mismatch = _compare_refund(stripe_refund, local)
     if mismatch is None:
         return
@@ -204,8 +193,8 @@ def _check_refund(report: Report, stripe_refund: RefundResult, *, fix: bool, act
     if fix and local is not None and mismatch.kind == MismatchKind.REFUND_BEHIND_STRIPE:
         mismatch.note = "now " + refunds.record_refund_result(
             local.pk,
-            stripe_status=stripe_refund.status,
-            stripe_refund_id=stripe_refund.refund_id,
+            state=stripe_refund.state,
+            gateway_refund_id=stripe_refund.refund_id,
             failure_reason=stripe_refund.failure_reason,
             actor=actor,
         )
@@ -213,14 +202,16 @@ def _check_refund(report: Report, stripe_refund: RefundResult, *, fix: bool, act
 
 
 def _compare_refund(stripe_refund: RefundResult, local: Refund | None) -> Mismatch | None:
-    there = f"{stripe_refund.status} {stripe_refund.amount}"
+    there = f"{stripe_refund.state} {stripe_refund.amount}"
     if local is None:
-        payment = stripe_sync.find_payment_for_intent(
+        payment = selectors.payment_for_intent(
             stripe_refund.payment_intent_id, stripe_refund.metadata
         )
         return Mismatch(
             MismatchKind.REFUND_MISSING_LOCALLY,
-            str(payment.pk) if payment else stripe_refund.metadata.get("payment_id", ""),
+            str(payment.pk)
+            if payment
+            else stripe_refund.metadata.get(selectors.PAYMENT_ID_METADATA_KEY, ""),
             stripe_refund.refund_id,
             "—",
             there,
@@ -231,8 +222,8 @@ def _compare_refund(stripe_refund: RefundResult, local: Refund | None) -> Mismat
         return Mismatch(
             MismatchKind.REFUND_DIFFERS, payment_id, stripe_refund.refund_id, here, there
         )
-    settled = stripe_refund.status == "succeeded"
-    failed = stripe_refund.status in refunds.STRIPE_REFUND_FAILED
+    settled = stripe_refund.state == RefundState.SUCCEEDED
+    failed = stripe_refund.state == RefundState.FAILED
     if local.status == RefundStatus.PENDING and (settled or failed):
         return Mismatch(
             MismatchKind.REFUND_BEHIND_STRIPE, payment_id, stripe_refund.refund_id, here, there
@@ -248,9 +239,7 @@ def _compare_refund(stripe_refund: RefundResult, local: Refund | None) -> Mismat
 
 def _check_local_payments(report: Report, since: datetime | None, seen: set[str]) -> None:
     """Paid here but absent from Stripe's list: the intents were created after the payment row."""
-    paid = Payment.objects.filter(status__in=PAID_STATUSES).exclude(stripe_payment_intent_id="")
-    if since is not None:
-        paid = paid.filter(created_at__gte=since)
+    paid = selectors.paid_payments_with_intent(since=since)
     for payment_id, intent_id, status in paid.values_list(
         "pk", "stripe_payment_intent_id", "status"
     ).iterator():

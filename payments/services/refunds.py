@@ -1,33 +1,29 @@
-"""Refunds: reserve the amount under the payment's row lock, refund at Stripe in a task, settle."""
+"""Refunds: reserve the amount under the payment's row lock, refund at the gateway, settle."""
 
 import logging
 import uuid
 
 from django.db import transaction
-from django.db.models import Sum
 
 from config import task_names
 from config.telemetry import current_trace_id
 from notifications import services as notification_services
 from notifications.models import NotificationKind
 from outbox import services as outbox
-from payments import transitions
+from payments import selectors, transitions
 from payments.currencies import format_amount
 from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
-from payments.gateways.base import CreateRefund, GatewayRejected, PaymentGateway
+from payments.gateways.base import CreateRefund, GatewayRejected, PaymentGateway, RefundState
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
-WORKER_ACTOR = "worker"
-REFUNDABLE_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 # Stripe's refund reasons: https://docs.stripe.com/api/refunds/create#create_refund-reason
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-# Stripe Refund statuses that end a refund without money moving.
-STRIPE_REFUND_FAILED = frozenset({"failed", "canceled"})
 
 
-def stripe_idempotency_key(refund: Refund) -> str:
+def refund_key(refund: Refund) -> str:
+    """The gateway idempotency key of the refund's creation."""
     return f"{refund.pk}:refund"
 
 
@@ -51,7 +47,7 @@ def request_refund(
     existing = Refund.objects.filter(payment=payment, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
-    if payment.status not in REFUNDABLE_STATUSES:
+    if payment.status not in transitions.REFUNDABLE:
         raise PaymentNotRefundable(
             f"the payment is {payment.status}; only succeeded or partially refunded "
             "payments can be refunded"
@@ -90,7 +86,7 @@ def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
     """Ask Stripe for the refund with the refund's own key; safe to run any number of times."""
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
-        # Settled, or created at Stripe and waiting for its webhook (refund.updated).
+        # Settled, or created at Stripe and waiting for its refund webhook.
         return refund.status
     payment = refund.payment
     try:
@@ -98,58 +94,60 @@ def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
             CreateRefund(
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=refund.amount,
-                idempotency_key=stripe_idempotency_key(refund),
-                metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
+                idempotency_key=refund_key(refund),
+                metadata={
+                    selectors.REFUND_ID_METADATA_KEY: str(refund.pk),
+                    selectors.PAYMENT_ID_METADATA_KEY: str(payment.pk),
+                },
                 reason=refund.reason,
             )
         )
     except GatewayRejected as rejected:
         # Stripe refused the request itself: nothing moved, so the reservation goes back.
         return record_refund_result(
-            refund.pk, stripe_status="failed", failure_reason=rejected.code, actor=WORKER_ACTOR
+            refund.pk,
+            state=RefundState.FAILED,
+            failure_reason=rejected.code,
+            actor=transitions.WORKER_ACTOR,
         )
     return record_refund_result(
         refund.pk,
-        stripe_status=result.status,
-        stripe_refund_id=result.refund_id,
+        state=result.state,
+        gateway_refund_id=result.refund_id,
         failure_reason=result.failure_reason,
-        actor=WORKER_ACTOR,
+        actor=transitions.WORKER_ACTOR,
     )
 
 
 def record_refund_result(
     refund_id: uuid.UUID | str,
     *,
-    stripe_status: str,
+    state: RefundState,
     actor: str,
-    stripe_refund_id: str = "",
+    gateway_refund_id: str = "",
     failure_reason: str = "",
 ) -> str:
-    """Settle or release a pending refund as Stripe reported; a settled refund never changes."""
+    """Settle or release a pending refund as the gateway reported; a settled one never changes."""
     with transaction.atomic():
         # Payment first, then refund: the same order as request_refund, so no deadlock.
         payment = Payment.objects.select_for_update().get(refunds__pk=refund_id)
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.status != RefundStatus.PENDING:
             return refund.status
-        if stripe_refund_id and not refund.stripe_refund_id:
-            refund.stripe_refund_id = stripe_refund_id
-        if stripe_status == "succeeded":
+        if gateway_refund_id and not refund.stripe_refund_id:
+            refund.stripe_refund_id = gateway_refund_id
+        if state == RefundState.SUCCEEDED:
             _settle(payment, refund, actor)
-        elif stripe_status in STRIPE_REFUND_FAILED:
-            _release(payment, refund, failure_reason or stripe_status, actor)
+        elif state == RefundState.FAILED:
+            _release(payment, refund, failure_reason or state, actor)
         refund.save()
         return refund.status
 
 
 def _settle(payment: Payment, refund: Refund, actor: str) -> None:
+    # Read before this refund is saved as succeeded, so it is counted once.
+    settled = selectors.settled_refund_total(payment) + refund.amount
     refund.status = RefundStatus.SUCCEEDED
-    settled = (
-        Refund.objects.filter(payment=payment, status=RefundStatus.SUCCEEDED)
-        .exclude(pk=refund.pk)
-        .aggregate(total=Sum("amount"))["total"]
-        or 0
-    ) + refund.amount
     target = (
         PaymentStatus.REFUNDED if settled >= payment.amount else PaymentStatus.PARTIALLY_REFUNDED
     )
@@ -184,14 +182,3 @@ def _release(payment: Payment, refund: Refund, failure_reason: str, actor: str) 
         trace_id=current_trace_id(),
     )
     logger.warning("refund %s failed at Stripe: %s", refund.pk, failure_reason)
-
-
-def find_refund(stripe_refund_id: str, metadata: dict[str, str]) -> Refund | None:
-    """Our refund for a Stripe Refund: by its stored id, else by the refund id we sent."""
-    refund = Refund.objects.filter(stripe_refund_id=stripe_refund_id).first()
-    if refund is not None or not metadata.get("refund_id"):
-        return refund
-    try:
-        return Refund.objects.filter(pk=uuid.UUID(metadata["refund_id"])).first()
-    except ValueError:
-        return None

@@ -1,4 +1,8 @@
-"""Bring a local payment in line with what Stripe reported about its PaymentIntent."""
+"""Charge outcomes: move a payment forward to what the gateway reported, and owe its email.
+
+The worker, webhooks, reconciliation and the admin all record outcomes here, so
+whichever reports first moves the payment and the others change nothing.
+"""
 
 import uuid
 from dataclasses import dataclass
@@ -11,21 +15,21 @@ from notifications import services as notification_services
 from notifications.models import NotificationKind
 from payments import transitions
 from payments.currencies import format_amount
+from payments.gateways.base import ChargeState, IntentResult
 from payments.models import Payment, PaymentStatus
 
-# What a PaymentIntent status means for our payment; the others (requires_confirmation,
-# processing, requires_capture) are still in flight and say nothing final.
-INTENT_STATUS_TO_PAYMENT_STATUS = {
-    "succeeded": PaymentStatus.SUCCEEDED,
-    "canceled": PaymentStatus.CANCELED,
-    "requires_action": PaymentStatus.REQUIRES_ACTION,
-    # After a decline Stripe sends the intent back to requires_payment_method.
-    "requires_payment_method": PaymentStatus.FAILED,
+# What a charge state means for our payment; the others (awaiting confirmation, in
+# progress) say nothing final yet.
+PAYMENT_STATUS_OF_CHARGE_STATE = {
+    ChargeState.SUCCEEDED: PaymentStatus.SUCCEEDED,
+    ChargeState.FAILED: PaymentStatus.FAILED,
+    ChargeState.CANCELED: PaymentStatus.CANCELED,
+    ChargeState.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
 }
 
 
 @dataclass(frozen=True)
-class IntentOutcome:
+class ChargeOutcome:
     intent_id: str
     status: str
     failure_code: str = ""
@@ -33,41 +37,42 @@ class IntentOutcome:
 
 
 @dataclass(frozen=True)
-class SyncResult:
+class OutcomeResult:
     status: str
     changed: bool
     note: str
 
 
-def find_payment_for_intent(intent_id: str, metadata: dict[str, str]) -> Payment | None:
-    """Our payment for a PaymentIntent: by its stored id, else by the payment id we sent."""
-    payment = Payment.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if payment is not None or not metadata.get("payment_id"):
-        return payment
-    try:
-        payment_id = uuid.UUID(metadata["payment_id"])
-    except ValueError:
+def outcome_of(intent: IntentResult) -> ChargeOutcome | None:
+    """The outcome an intent reports, or None while the gateway has not decided."""
+    status = PAYMENT_STATUS_OF_CHARGE_STATE.get(intent.state)
+    if status is None:
         return None
-    # The worker may have died between creating the intent and storing its id.
-    return Payment.objects.filter(pk=payment_id, stripe_payment_intent_id="").first()
+    failed = status == PaymentStatus.FAILED
+    return ChargeOutcome(
+        intent_id=intent.intent_id,
+        status=status,
+        failure_code=intent.failure_code if failed else "",
+        failure_message=intent.failure_message if failed else "",
+    )
 
 
-def apply_intent_outcome(
-    payment_id: uuid.UUID | str, outcome: IntentOutcome, *, actor: str, reason: str
-) -> SyncResult:
-    """Move the payment forward to Stripe's outcome; a move backwards changes nothing."""
+def record_charge_outcome(
+    payment_id: uuid.UUID | str, outcome: ChargeOutcome, *, actor: str, reason: str
+) -> OutcomeResult:
+    """Move the payment forward to the gateway's outcome; a move backwards changes nothing."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         fields = _remember_intent(payment, outcome.intent_id)
         before = payment.status
         target = outcome.status
-        if not is_forward(before, target):
+        if not transitions.is_forward(before, target):
             if fields:
                 payment.save(update_fields=[*fields, "updated_at"])
-            return SyncResult(before, False, f"no change: payment is {before}")
+            return OutcomeResult(before, False, f"no change: payment is {before}")
         trace_id = current_trace_id()
         if before == PaymentStatus.PENDING and not transitions.can_move(before, target):
-            # Stripe only knows the intent once the charge started: record that step too.
+            # The gateway only knows the intent once the charge started: record that step too.
             transitions.move(
                 payment, PaymentStatus.PROCESSING, actor=actor, reason=reason, trace_id=trace_id
             )
@@ -78,23 +83,13 @@ def apply_intent_outcome(
             fields += ["failure_code", "failure_message"]
         payment.save(update_fields=["status", *fields, "updated_at"])
         queue_outcome_notification(payment)
-        return SyncResult(payment.status, True, f"{before} → {payment.status}")
-
-
-def is_forward(status: str, target: str) -> bool:
-    if status == target:
-        return False
-    if transitions.can_move(status, target):
-        return True
-    return status == PaymentStatus.PENDING and transitions.can_move(
-        PaymentStatus.PROCESSING, target
-    )
+        return OutcomeResult(payment.status, True, f"{before} → {payment.status}")
 
 
 def correct_to_succeeded(
     payment_id: uuid.UUID | str, intent_id: str, *, actor: str, reason: str
 ) -> str:
-    """Stripe charged a payment we recorded as failed or canceled: the audited correction."""
+    """The gateway charged a payment we recorded as failed or canceled: the audited correction."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         fields = _remember_intent(payment, intent_id)
@@ -123,7 +118,7 @@ def _remember_intent(payment: Payment, intent_id: str) -> list[str]:
 
 
 def queue_outcome_notification(payment: Payment) -> None:
-    """The receipt or failure email; the same (kind, payment) as the charge task's, so one."""
+    """The receipt or failure email; one per (kind, payment), whoever records the outcome."""
     kind = {
         PaymentStatus.SUCCEEDED: NotificationKind.RECEIPT,
         PaymentStatus.FAILED: NotificationKind.PAYMENT_FAILED,

@@ -1,4 +1,4 @@
-"""Payments' writes: API clients, accepting a payment, and charging it through the gateway."""
+"""Charges: accept a payment (one transaction), then drive it through the gateway."""
 
 import logging
 from dataclasses import dataclass, field
@@ -10,58 +10,33 @@ from django.utils import timezone
 
 from config import task_names
 from config.telemetry import current_trace_id
-from notifications import services as notification_services
-from notifications.models import NotificationKind
 from outbox import services as outbox
-from payments import stripe_sync, transitions
-from payments.api_keys import hash_api_key, new_api_key
+from payments import selectors, transitions
 from payments.exceptions import RetryableError
 from payments.gateways.base import (
     CardDeclined,
+    ChargeState,
     CreateIntent,
     GatewayRejected,
     IntentResult,
     PaymentGateway,
 )
 from payments.models import ApiClient, Payment, PaymentEvent, PaymentStatus
+from payments.services import outcomes
 
 logger = logging.getLogger(__name__)
 
-WORKER_ACTOR = "worker"
 CHARGE_WINDOW_EXPIRED = "charge_window_expired"
 
 
-# --- API clients -----------------------------------------------------------------------------
+def create_key(payment: Payment) -> str:
+    """The gateway idempotency key of the payment's intent creation."""
+    return f"{payment.pk}:create"
 
 
-@transaction.atomic(durable=True)
-def create_api_client(*, name: str, contact_email: str = "") -> tuple[ApiClient, str]:
-    """Create a client and return it with its raw key, which is never stored nor shown again."""
-    raw_key = new_api_key()
-    client = ApiClient.objects.create(
-        name=name,
-        contact_email=contact_email,
-        key_prefix=raw_key[:12],
-        key_hash=hash_api_key(raw_key),
-    )
-    if contact_email:
-        notification_services.queue_notification(
-            kind=NotificationKind.WELCOME,
-            subject=f"api_client:{client.pk}",
-            recipient=contact_email,
-            context={"client_name": name, "key_prefix": client.key_prefix},
-        )
-    return client, raw_key
-
-
-@transaction.atomic(durable=True)
-def rotate_api_key(*, client: ApiClient) -> str:
-    """Give the client a new key; the old one stops working at once."""
-    raw_key = new_api_key()
-    client.key_prefix = raw_key[:12]
-    client.key_hash = hash_api_key(raw_key)
-    client.save(update_fields=["key_prefix", "key_hash"])
-    return raw_key
+def confirm_key(payment: Payment) -> str:
+    """The gateway idempotency key of the payment's confirmation."""
+    return f"{payment.pk}:confirm"
 
 
 # --- Accepting a payment ---------------------------------------------------------------------
@@ -129,14 +104,16 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
                 )
         else:
             intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
-            result = gateway.confirm_intent(intent_id, idempotency_key=f"{payment.pk}:confirm")
-        if result.status == "processing":
+            result = gateway.confirm_intent(
+                intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
+            )
+        if result.state == ChargeState.IN_PROGRESS:
             # A replayed confirm repeats the old answer; ask for the intent as it is now.
             result = gateway.retrieve_intent(result.intent_id)
     except CardDeclined as declined:
         return _record_failure(
             payment_id,
-            code=declined.decline_code,
+            code=declined.failure_code,
             message=declined.message,
             intent_id=declined.intent_id,
         )
@@ -164,10 +141,12 @@ def _resume_without_keys(payment: Payment, gateway: PaymentGateway) -> IntentRes
         intent = gateway.find_intent_by_payment_id(str(payment.pk))
         if intent is not None:
             _store_intent_id(str(payment.pk), intent.intent_id)
-    if intent is not None and intent.status == "requires_confirmation":
-        # Confirming is safe without the old key: a PaymentIntent is charged at most once.
+    if intent is not None and intent.state == ChargeState.AWAITING_CONFIRMATION:
+        # Confirming is safe without the old key: an intent is charged at most once.
         intent = gateway.confirm_intent(
-            intent.intent_id, idempotency_key=f"{payment.pk}:confirm:{intent.intent_id}"
+            intent.intent_id,
+            idempotency_key=f"{confirm_key(payment)}:{intent.intent_id}",
+            payment_id=str(payment.pk),
         )
     return intent
 
@@ -179,7 +158,7 @@ def _begin_charge(payment_id: str) -> Payment:
             transitions.move(
                 payment,
                 PaymentStatus.PROCESSING,
-                actor=WORKER_ACTOR,
+                actor=transitions.WORKER_ACTOR,
                 reason="charge started",
                 trace_id=current_trace_id(),
             )
@@ -193,8 +172,8 @@ def _create_intent(payment: Payment, gateway: PaymentGateway) -> str:
             amount=payment.amount,
             currency=payment.currency,
             payment_method=payment.payment_method,
-            idempotency_key=f"{payment.pk}:create",
-            metadata={"payment_id": str(payment.pk)},
+            idempotency_key=create_key(payment),
+            metadata={selectors.PAYMENT_ID_METADATA_KEY: str(payment.pk)},
             description=payment.description,
         )
     )
@@ -215,32 +194,23 @@ def _store_intent_id(payment_id: str, intent_id: str) -> str:
 
 
 def _record_intent_outcome(payment_id: str, result: IntentResult) -> str:
-    status = stripe_sync.INTENT_STATUS_TO_PAYMENT_STATUS.get(result.status)
-    if status is None:
-        raise RetryableError(f"PaymentIntent is {result.status}; asking again later")
-    failed = status == PaymentStatus.FAILED
-    return _record(
-        payment_id,
-        stripe_sync.IntentOutcome(
-            intent_id=result.intent_id,
-            status=status,
-            failure_code=result.failure_code if failed else "",
-            failure_message=result.failure_message if failed else "",
-        ),
-    )
+    outcome = outcomes.outcome_of(result)
+    if outcome is None:
+        raise RetryableError(f"the charge is {result.state}; asking again later")
+    return _record(payment_id, outcome)
 
 
 def _record_failure(payment_id: str, *, code: str, message: str, intent_id: str = "") -> str:
-    outcome = stripe_sync.IntentOutcome(
+    outcome = outcomes.ChargeOutcome(
         intent_id=intent_id, status=PaymentStatus.FAILED, failure_code=code, failure_message=message
     )
     return _record(payment_id, outcome)
 
 
-def _record(payment_id: str, outcome: stripe_sync.IntentOutcome) -> str:
+def _record(payment_id: str, outcome: outcomes.ChargeOutcome) -> str:
     # The same forward-only recording webhooks and reconciliation use: whichever of them
     # reports an outcome first moves the payment, the others change nothing.
     reason = outcome.failure_code or "charge finished"
-    return stripe_sync.apply_intent_outcome(
-        payment_id, outcome, actor=WORKER_ACTOR, reason=reason
+    return outcomes.record_charge_outcome(
+        payment_id, outcome, actor=transitions.WORKER_ACTOR, reason=reason
     ).status

@@ -7,20 +7,20 @@ from django.db import transaction
 from config import task_names
 from config.telemetry import current_trace_id
 from outbox import services as outbox
-from payments import reconciliation, transitions
+from payments import transitions
 from payments.exceptions import InvalidTransition
 from payments.gateways.base import PaymentGateway
 from payments.models import Payment, PaymentStatus
+from payments.services import reconciliation
 
 MARKED_FAILED_CODE = "marked_failed"
-RETRYABLE_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
 
 
 @transaction.atomic(durable=True)
 def retry_charge_now(payment_id: uuid.UUID | str, *, actor: str) -> None:
     """Publish the charge task again; it reuses the payment's keys, so it cannot charge twice."""
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status not in RETRYABLE_STATUSES:
+    if payment.status not in transitions.CHARGE_OWED:
         raise InvalidTransition(f"the payment is {payment.status}; only unfinished charges retry")
     transitions.record_audit(
         payment, actor=actor, reason="charge re-published by hand", trace_id=current_trace_id()
@@ -45,11 +45,11 @@ def mark_failed(payment_id: uuid.UUID | str, *, actor: str, reason: str) -> None
     payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
 
 
-def reconcile_payment(
+def reconcile_payment_now(
     payment_id: uuid.UUID | str, gateway: PaymentGateway, *, actor: str
 ) -> list[reconciliation.Mismatch]:
-    """Compare one payment with Stripe, apply the safe fixes, and record that it was checked."""
-    mismatches = reconciliation.reconcile_payment(payment_id, gateway, actor=actor, fix=True)
+    """Compare one payment with the gateway, apply the safe fixes, and record the check."""
+    mismatches = reconciliation.check_payment(payment_id, gateway, actor=actor, fix=True)
     summary = ", ".join(f"{m.kind.value}{' (fixed)' if m.fixed else ''}" for m in mismatches)
     with transaction.atomic(durable=True):
         payment = Payment.objects.select_for_update().get(pk=payment_id)

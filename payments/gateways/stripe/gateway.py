@@ -1,12 +1,10 @@
-"""The Stripe gateway: the only module that imports `stripe`; maps its errors in one place."""
+"""StripeGateway: every call to Stripe through one StripeClient, one span, one error mapping."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 import stripe
-from django.conf import settings
 from opentelemetry import trace
 
 from config.metrics import observe_stripe_call
@@ -14,13 +12,18 @@ from payments.gateways.base import (
     CardDeclined,
     CreateIntent,
     CreateRefund,
+    GatewayEvent,
     GatewayRejected,
     GatewayUnavailable,
     IntentResult,
     RefundResult,
 )
+from payments.gateways.stripe import webhooks
+from payments.gateways.stripe.objects import intent_result, refund_result
 
 tracer = trace.get_tracer(__name__)
+
+LIST_PAGE_SIZE = 100
 
 # Stripe says these errors decided nothing: the same request with the same idempotency
 # key may be sent again. https://docs.stripe.com/error-low-level#idempotency
@@ -34,48 +37,19 @@ _UNDECIDED_ERRORS = (
 )
 
 
-def _result_from_intent(intent: stripe.PaymentIntent, request_id: str = "") -> IntentResult:
-    error = intent.last_payment_error
-    return IntentResult(
-        intent_id=intent.id,
-        status=intent.status,
-        amount=intent.amount,
-        currency=intent.currency,
-        failure_code=(error.decline_code or error.code or "") if error else "",
-        failure_message=(error.message or "") if error else "",
-        request_id=request_id,
-        metadata=_metadata(intent.metadata),
-        created=intent.created or 0,
-    )
-
-
-def _metadata(metadata: stripe.StripeObject | dict[str, str] | None) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    raw = metadata.to_dict() if isinstance(metadata, stripe.StripeObject) else metadata
-    return {str(key): str(value) for key, value in raw.items()}
-
-
-def _result_from_refund(refund: stripe.Refund) -> RefundResult:
-    intent = refund.payment_intent
-    return RefundResult(
-        refund_id=refund.id,
-        payment_intent_id=(intent if isinstance(intent, str) else intent.id) if intent else "",
-        status=refund.status or "",
-        amount=refund.amount,
-        currency=refund.currency,
-        metadata=_metadata(refund.metadata),
-        # Only set on failed refunds; absent from the object otherwise.
-        failure_reason=getattr(refund, "failure_reason", None) or "",
-        created=refund.created,
-    )
-
-
 class StripeGateway:
     """PaymentGateway over Stripe's PaymentIntents API through the official StripeClient."""
 
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        *,
+        webhook_secrets: Sequence[str] = (),
+        webhook_tolerance_seconds: int = 300,
+    ) -> None:
         self._client = client
+        self._webhook_secrets = tuple(webhook_secrets)
+        self._webhook_tolerance_seconds = webhook_tolerance_seconds
 
     @contextmanager
     def _call(self, operation: str, **attributes: str) -> Iterator[trace.Span]:
@@ -93,7 +67,7 @@ class StripeGateway:
                 details = error.error
                 intent = details.payment_intent if details else None
                 raise CardDeclined(
-                    decline_code=(details.decline_code if details else None) or error.code or "",
+                    failure_code=(details.decline_code if details else None) or error.code or "",
                     message=error.user_message or "card declined",
                     intent_id=intent.id if intent else "",
                 ) from error
@@ -113,7 +87,7 @@ class StripeGateway:
             request_id = intent.last_response.request_id if intent.last_response else ""
             _record_request_id(span, request_id)
             span.set_attribute("stripe.payment_intent.status", intent.status)
-            return _result_from_intent(intent, request_id or "")
+            return intent_result(intent, request_id or "")
 
     def create_intent(self, request: CreateIntent) -> IntentResult:
         params: dict[str, Any] = {
@@ -135,10 +109,12 @@ class StripeGateway:
             ),
         )
 
-    def confirm_intent(self, intent_id: str, *, idempotency_key: str) -> IntentResult:
+    def confirm_intent(
+        self, intent_id: str, *, idempotency_key: str, payment_id: str
+    ) -> IntentResult:
         return self._intent_call(
             "payment_intents.confirm",
-            idempotency_key.split(":", 1)[0],
+            payment_id,
             lambda: self._client.v1.payment_intents.confirm(
                 intent_id, options={"idempotency_key": idempotency_key}
             ),
@@ -156,7 +132,7 @@ class StripeGateway:
             found = self._client.v1.payment_intents.search(
                 params={"query": f"metadata['payment_id']:'{payment_id}'", "limit": 1}
             )
-            return _result_from_intent(found.data[0]) if found.data else None
+            return intent_result(found.data[0]) if found.data else None
 
     def create_refund(self, request: CreateRefund) -> RefundResult:
         params: dict[str, Any] = {
@@ -171,18 +147,26 @@ class StripeGateway:
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": request.idempotency_key},
             )
-            return _result_from_refund(refund)
+            return refund_result(refund)
 
     def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]:
         """Every PaymentIntent created since then, newest first, one page per request."""
         for page in self._pages(
             "payment_intents.list", self._client.v1.payment_intents.list, created_since
         ):
-            yield from (_result_from_intent(intent) for intent in page)
+            yield from (intent_result(intent) for intent in page)
 
     def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]:
         for page in self._pages("refunds.list", self._client.v1.refunds.list, created_since):
-            yield from (_result_from_refund(refund) for refund in page)
+            yield from (refund_result(refund) for refund in page)
+
+    def parse_event(self, body: bytes, headers: Mapping[str, str]) -> GatewayEvent:
+        return webhooks.parse_event(
+            body, headers, self._webhook_secrets, self._webhook_tolerance_seconds
+        )
+
+    def read_stored_event(self, payload: dict[str, Any]) -> GatewayEvent:
+        return webhooks.read_event(payload)
 
     def _pages(
         self, operation: str, list_call: Callable[..., Any], created_since: int | None
@@ -201,26 +185,6 @@ class StripeGateway:
             params["starting_after"] = page.data[-1].id
 
 
-LIST_PAGE_SIZE = 100
-
-
 def _record_request_id(span: trace.Span, request_id: str | None) -> None:
     if request_id:
         span.set_attribute("stripe.request_id", request_id)
-
-
-@cache
-def _stripe_client() -> stripe.StripeClient:
-    return stripe.StripeClient(
-        settings.STRIPE_API_KEY,
-        base_addresses={"api": settings.STRIPE_API_BASE},
-        # Retries belong to Celery (backoff, jitter, visible in metrics); one quick retry
-        # here absorbs a dropped keep-alive connection. Same idempotency key either way.
-        max_network_retries=1,
-        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
-    )
-
-
-def get_gateway() -> StripeGateway:
-    """The gateway for this process (one StripeClient, reused for keep-alive)."""
-    return StripeGateway(_stripe_client())

@@ -1,0 +1,26 @@
+"""Reads of the outbox: how much committed work the broker has not been given yet."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Min, QuerySet
+from django.utils import timezone
+
+from outbox.models import OutboxMessage
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    unpublished: int
+    oldest_age_seconds: float  # 0 when nothing is owed
+
+
+def unpublished() -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.filter(published_at__isnull=True)
+
+
+def outbox_lag() -> OutboxLag:
+    """How much the outbox still owes the broker, and for how long."""
+    row = unpublished().aggregate(count=Count("id"), oldest=Min("created_at"))
+    oldest = row["oldest"]
+    age = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
+    return OutboxLag(row["count"], age)

@@ -1,0 +1,43 @@
+"""Payments' writes: one door for every use case (HackSoft's services, Zulip's actions).
+
+Each module holds one concern; callers import this package and call the use case.
+"""
+
+from payments.services.api_clients import create_api_client, rotate_api_key
+from payments.services.charges import PaymentRequest, accept_payment, charge_payment
+from payments.services.inbox import process_event, receive_event
+from payments.services.operations import mark_failed, reconcile_payment_now, retry_charge_now
+from payments.services.outcomes import ChargeOutcome, correct_to_succeeded, record_charge_outcome
+from payments.services.reconciliation import check_payment, log_report, reconcile
+from payments.services.recovery import recover_stalled_payments, redrive_payments
+from payments.services.refunds import (
+    REFUND_REASONS,
+    execute_refund,
+    record_refund_result,
+    request_refund,
+)
+
+__all__ = [
+    "REFUND_REASONS",
+    "ChargeOutcome",
+    "PaymentRequest",
+    "accept_payment",
+    "charge_payment",
+    "check_payment",
+    "correct_to_succeeded",
+    "create_api_client",
+    "execute_refund",
+    "log_report",
+    "mark_failed",
+    "process_event",
+    "receive_event",
+    "reconcile",
+    "reconcile_payment_now",
+    "record_charge_outcome",
+    "record_refund_result",
+    "recover_stalled_payments",
+    "redrive_payments",
+    "request_refund",
+    "retry_charge_now",
+    "rotate_api_key",
+]
