@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import requests
 
-from payments import services, webhooks
+from payments import services
+from payments.gateways import get_gateway
 from payments.models import Payment, StripeEvent
 from tests.factories import PaymentFactory
 
@@ -73,7 +74,7 @@ def test_a_3ds_payment_completed_later_arrives_by_webhook_and_succeeds(
         ).exists()
     )
     for inbox in StripeEvent.objects.filter(object_id=intent_id).order_by("pk"):
-        webhooks.process_event(inbox.pk)
+        services.process_event(inbox.pk, get_gateway())
 
     payment.refresh_from_db()
     assert payment.status == "succeeded"

@@ -160,7 +160,9 @@ def test_past_the_key_lifetime_a_stored_charged_intent_is_read_not_charged_again
 ):
     payment = PaymentFactory()
     intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
-    gateway.confirm_intent(intent_id, idempotency_key=f"{payment.id}:confirm")
+    gateway.confirm_intent(
+        intent_id, idempotency_key=f"{payment.id}:confirm", payment_id=str(payment.id)
+    )
     payment.stripe_payment_intent_id = intent_id
     payment.status = "processing"
     payment.save()

@@ -9,13 +9,14 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from notifications.models import Notification
-from payments import reconciliation, refunds, services
-from payments.gateways import stripe as stripe_gateway
+from payments import services
 from payments.gateways.base import CreateIntent, CreateRefund
 from payments.gateways.stripe import StripeGateway
+from payments.gateways.stripe import gateway as stripe_gateway
 from payments.management.commands import payments_reconcile
 from payments.models import Payment, Refund
-from payments.reconciliation import MismatchKind
+from payments.services import reconciliation, refunds
+from payments.services.reconciliation import MismatchKind
 from tests import processes
 from tests.factories import PaymentFactory
 
@@ -174,7 +175,7 @@ def test_a_refund_settled_at_stripe_but_pending_here_is_settled(db, gateway):
         CreateRefund(
             payment_intent_id=payment.stripe_payment_intent_id,
             amount=600,
-            idempotency_key=refunds.stripe_idempotency_key(refund),
+            idempotency_key=refunds.refund_key(refund),
             metadata={"refund_id": str(refund.pk)},
         )
     )
@@ -252,6 +253,6 @@ def test_every_page_of_stripes_lists_is_read(db, gateway, monkeypatch):
 def test_a_paid_payment_stripe_never_saw_is_reported_by_the_single_payment_check(db, gateway):
     payment = PaymentFactory(status="succeeded")
 
-    found = reconciliation.reconcile_payment(payment.pk, gateway, actor="staff:ops")
+    found = reconciliation.check_payment(payment.pk, gateway, actor="staff:ops")
 
     assert [(m.kind, m.fixed) for m in found] == [(MismatchKind.MISSING_AT_STRIPE, False)]

@@ -8,9 +8,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from outbox.models import OutboxMessage
-from payments import idempotency, recovery
-from payments.models import IdempotencyRecord, Payment
-from tests.factories import ApiClientFactory, PaymentFactory
+from payments import services
+from payments.models import Payment
+from tests.factories import PaymentFactory
 
 
 def charge_jobs_for(payment: Payment) -> int:
@@ -32,12 +32,12 @@ def test_only_unfinished_payments_without_recent_progress_are_re_driven(db):
     fresh = PaymentFactory()
     make_stale(stalled_pending, stalled_processing, finished)
 
-    assert recovery.recover_stalled_payments(older_than=timedelta(minutes=10)) == 2
+    assert services.recover_stalled_payments(older_than=timedelta(minutes=10)) == 2
 
     assert [charge_jobs_for(p) for p in (stalled_pending, stalled_processing)] == [1, 1]
     assert [charge_jobs_for(p) for p in (finished, fresh)] == [0, 0]
     # Re-driving counts as progress: the next sweep leaves them alone for a period.
-    assert recovery.recover_stalled_payments(older_than=timedelta(minutes=10)) == 0
+    assert services.recover_stalled_payments(older_than=timedelta(minutes=10)) == 0
 
 
 def test_payments_recover_dry_run_lists_and_changes_nothing(db):
@@ -88,30 +88,3 @@ def test_payments_replay_by_ids(db):
 def test_payments_replay_refuses_a_bad_date(db):
     with pytest.raises(CommandError, match="not an ISO date-time"):
         call_command("payments_replay", "--since", "yesterday")
-
-
-def test_outbox_status_shows_waiting_work(db):
-    OutboxMessage.objects.create(
-        task_name="payments.charge_payment", args=["x"], last_error="OperationalError"
-    )
-    out = StringIO()
-
-    call_command("outbox_status", stdout=out)
-
-    assert "payments.charge_payment" in out.getvalue()
-    assert "OperationalError" in out.getvalue()
-
-
-def test_expired_idempotency_records_are_deleted(db):
-    client = ApiClientFactory()
-    now = timezone.now()
-    old = IdempotencyRecord.objects.create(
-        client=client, key="old", request_fingerprint="f", locked_at=now, completed_at=now
-    )
-    IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=2))
-    IdempotencyRecord.objects.create(
-        client=client, key="new", request_fingerprint="f", locked_at=now, completed_at=now
-    )
-
-    assert idempotency.expire_records() == 1
-    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

@@ -6,7 +6,7 @@ from django.db import IntegrityError
 
 from notifications.models import Notification
 from outbox.models import OutboxMessage
-from payments import refunds, services
+from payments import services
 from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
 from payments.gateways.base import CreateRefund
 from payments.models import Payment, Refund
@@ -27,7 +27,7 @@ def charged(db, gateway) -> Payment:
 
 
 def ask(payment: Payment, amount: int | None, key: str = "r-1") -> Refund:
-    return refunds.request_refund(
+    return services.request_refund(
         payment_id=payment.pk, amount=amount, idempotency_key=key, requested_by="api:shop"
     )
 
@@ -90,8 +90,8 @@ def test_the_database_refuses_refunding_more_than_the_amount(charged):
 def test_executing_refunds_at_stripe_settles_and_emails_once(charged, gateway, fake_stripe_url):
     refund = ask(charged, 300)
 
-    assert refunds.execute_refund(str(refund.pk), gateway) == "succeeded"
-    assert refunds.execute_refund(str(refund.pk), gateway) == "succeeded"
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
 
     refund.refresh_from_db()
     charged.refresh_from_db()
@@ -108,7 +108,7 @@ def test_executing_refunds_at_stripe_settles_and_emails_once(charged, gateway, f
 
 def test_the_last_refund_makes_the_payment_refunded(charged, gateway):
     for key, amount in (("a", 400), ("b", 600)):
-        refunds.execute_refund(str(ask(charged, amount, key=key).pk), gateway)
+        services.execute_refund(str(ask(charged, amount, key=key).pk), gateway)
 
     charged.refresh_from_db()
     assert (charged.status, charged.amount_refunded) == ("refunded", 1_000)
@@ -134,7 +134,7 @@ def test_a_refund_whose_answer_was_lost_is_replayed_not_repeated(charged, gatewa
         )
     )
 
-    assert refunds.execute_refund(str(refund.pk), gateway) == "succeeded"
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
 
     assert len(ledger_refunds(fake_stripe_url, charged.stripe_payment_intent_id)) == 1
 
@@ -144,7 +144,7 @@ def test_a_refund_stripe_refuses_releases_its_reservation(charged, gateway, fake
     gateway._client.v1.refunds.create(params={"payment_intent": charged.stripe_payment_intent_id})
     refund = ask(charged, 300)
 
-    assert refunds.execute_refund(str(refund.pk), gateway) == "failed"
+    assert services.execute_refund(str(refund.pk), gateway) == "failed"
 
     refund.refresh_from_db()
     charged.refresh_from_db()
