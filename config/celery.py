@@ -19,10 +19,9 @@ def _sentinel_master() -> str:
 app = Celery("payments", task_cls="config.delivery_guard:BoundedDeliveryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-# Longest delay any task may be scheduled with (retry countdowns included). The Redis
-# transport re-delivers an unacked message after the visibility timeout, so a countdown
-# longer than it would run the task twice; every countdown stays below this bound.
-MAX_COUNTDOWN_SECONDS = 600
+# The Redis transport re-delivers an unacked message after this long, so a countdown
+# longer than it would run the task twice: every countdown stays below
+# config.retries.MAX_COUNTDOWN_SECONDS, and the hard time limit far below both.
 REDIS_VISIBILITY_TIMEOUT_SECONDS = 3600
 
 app.conf.update(

@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
-from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from config import task_names
+from config.retries import NOTIFICATION_RETRIES
 from notifications import services
 
-MAX_SEND_RETRIES = 8
+# SMTP and database hiccups are worth retrying; a template error is not.
+SEND_ERRORS = (OSError, ConnectionError, OperationalError, InterfaceError)
 
 
-@shared_task(
-    name=task_names.SEND_NOTIFICATION,
-    bind=True,
-    # SMTP and database hiccups are worth retrying; a template error is not.
-    autoretry_for=(OSError, ConnectionError),
-    max_retries=MAX_SEND_RETRIES,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-)
+@shared_task(name=task_names.SEND_NOTIFICATION, bind=True)
 def send_notification(self: Task[Any, Any], notification_id: str) -> str:
     try:
         return services.send_notification(int(notification_id))
-    except (OSError, ConnectionError) as error:
-        final = self.request.retries >= MAX_SEND_RETRIES
+    except SEND_ERRORS as error:
+        # After the last retry it is marked failed; the recovery sweeper starts a new
+        # round of retries later, so an outage longer than one round still ends in a send.
+        final = self.request.retries >= NOTIFICATION_RETRIES.max_retries
         services.record_send_failure(int(notification_id), error, final=final)
-        raise
-
-
-@shared_task(name=task_names.RECOVER_UNSENT_NOTIFICATIONS, ignore_result=True)
-def recover_unsent_notifications() -> int:
-    return services.redrive_unsent(timedelta(seconds=settings.STALLED_NOTIFICATION_SECONDS))
+        if final:
+            raise
+        raise self.retry(
+            exc=error,
+            countdown=NOTIFICATION_RETRIES.countdown(self.request.retries),
+            max_retries=NOTIFICATION_RETRIES.max_retries,
+        ) from error
