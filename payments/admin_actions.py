@@ -145,11 +145,14 @@ def mark_failed(
     if not form.is_valid():
         return _action_page(request, queryset, "mark_failed", "Mark payments failed", form)
     reason = form.cleaned_data["reason"]
+    gateway = get_gateway()
     _each(
         request,
         queryset,
         "marked failed",
-        lambda payment: services.mark_failed(payment.pk, actor=staff_actor(request), reason=reason),
+        lambda payment: services.mark_failed(
+            payment.pk, gateway, actor=staff_actor(request), reason=reason
+        ),
     )
     return None
 

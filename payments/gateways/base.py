@@ -5,12 +5,14 @@ event fields stay inside its gateway package (payments/gateways/stripe/), which 
 them into the neutral states and events below.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from payments.exceptions import RetryableError, TerminalError
+
+Item = TypeVar("Item")
 
 
 class ChargeState(StrEnum):
@@ -82,6 +84,14 @@ class RefundResult:
     created: int = 0
 
 
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    """One page of a listing; `next_cursor` resumes after it, None on the last page."""
+
+    items: list[Item]
+    next_cursor: str | None
+
+
 class EventKind(StrEnum):
     """What a provider's webhook event means for this service."""
 
@@ -122,7 +132,17 @@ class GatewayError(Exception):
 
 
 class GatewayUnavailable(GatewayError, RetryableError):
-    """The provider did not decide (5xx, 429, timeout, key in use): retry with the same key."""
+    """The provider gave no answer to act on (5xx, 429, timeout, key in use): look, then retry."""
+
+
+class GatewayServerError(GatewayUnavailable):
+    """A 5xx: the request may have executed, and its key now replays this error.
+
+    Stripe saves the result of a request that started executing, a 500 included, and
+    returns it for every retry with the same key during the key's lifetime; a retry must
+    look at the object first and use a new key if it still has to act.
+    https://docs.stripe.com/api/idempotent_requests
+    """
 
 
 class GatewayRejected(GatewayError, TerminalError):
@@ -153,13 +173,27 @@ class PaymentGateway(Protocol):
 
     def retrieve_intent(self, intent_id: str) -> IntentResult: ...
 
+    def cancel_intent(
+        self, intent_id: str, *, idempotency_key: str, payment_id: str
+    ) -> IntentResult: ...
+
     def find_intent_by_payment_id(self, payment_id: str) -> IntentResult | None: ...
 
     def create_refund(self, request: CreateRefund) -> RefundResult: ...
 
-    def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]: ...
+    def retrieve_refund(self, refund_id: str) -> RefundResult: ...
 
-    def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]: ...
+    def refunds_of_intent(self, payment_intent_id: str) -> list[RefundResult]:
+        """Every refund of one intent, read consistently (a refund just made is listed)."""
+        ...
+
+    def intents_page(
+        self, *, created_since: int | None = None, starting_after: str | None = None
+    ) -> "Page[IntentResult]": ...
+
+    def refunds_page(
+        self, *, created_since: int | None = None, starting_after: str | None = None
+    ) -> "Page[RefundResult]": ...
 
     def parse_event(self, body: bytes, headers: Mapping[str, str]) -> GatewayEvent:
         """Verify a webhook delivery and read it; WebhookSignatureInvalid / PayloadInvalid."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config import task_names
@@ -18,6 +19,7 @@ from payments.gateways.base import (
     ChargeState,
     CreateIntent,
     GatewayRejected,
+    GatewayServerError,
     IntentResult,
     PaymentGateway,
 )
@@ -29,14 +31,26 @@ logger = logging.getLogger(__name__)
 CHARGE_WINDOW_EXPIRED = "charge_window_expired"
 
 
+class ChargeAbandoned(Exception):
+    """The payment ended while this run was charging it; stop before confirming."""
+
+
 def create_key(payment: Payment) -> str:
     """The gateway idempotency key of the payment's intent creation."""
-    return f"{payment.pk}:create"
+    return _key(payment, "create")
 
 
 def confirm_key(payment: Payment) -> str:
     """The gateway idempotency key of the payment's confirmation."""
-    return f"{payment.pk}:confirm"
+    return _key(payment, "confirm")
+
+
+def _key(payment: Payment, step: str) -> str:
+    # A gateway saves a 5xx against the key that got it and replays it for the key's
+    # lifetime, so after one the payment moves to a new generation of keys. Generation 0
+    # keeps the original form.
+    generation = payment.key_generation
+    return f"{payment.pk}:{step}" if generation == 0 else f"{payment.pk}:{step}:{generation}"
 
 
 # --- Accepting a payment ---------------------------------------------------------------------
@@ -86,30 +100,35 @@ def accept_payment(
 def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
     """Drive one payment through create → confirm → record; safe to run any number of times.
 
-    Each step commits before the next Stripe call, so a crash resumes at the step it
-    stopped in, and every Stripe call carries a key derived from the payment, so a step
-    repeated after a crash is replayed by Stripe rather than executed twice.
+    Each step commits before the next gateway call, so a crash resumes at the step it
+    stopped in, and every call carries a key derived from the payment, so a repeated step
+    is replayed by the gateway rather than executed twice. Every run after the first
+    starts by looking at the gateway: an earlier run may have been answered ambiguously
+    (a 5xx, a timeout, a lost connection), and what the gateway says decides what to do.
     """
     payment = _begin_charge(payment_id)
     if payment.status in transitions.CHARGE_FINISHED:
         return payment.status
     try:
-        if _stripe_may_have_forgotten_our_keys(payment):
-            result = _resume_without_keys(payment, gateway)
-            if result is None:
+        intent = _look_up_intent(payment, gateway)
+        if intent is None:
+            if _gateway_may_have_forgotten_our_keys(payment):
+                # Nothing was created in time; charging a customer a day late is not
+                # something to start now.
                 return _record_failure(
                     payment_id,
                     code=CHARGE_WINDOW_EXPIRED,
                     message="not charged within the provider's idempotency window",
                 )
-        else:
-            intent_id = payment.stripe_payment_intent_id or _create_intent(payment, gateway)
-            result = gateway.confirm_intent(
-                intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
+            intent = _create_intent(payment, gateway)
+        if intent.state == ChargeState.AWAITING_CONFIRMATION:
+            # Safe with any key: an intent is charged at most once.
+            intent = gateway.confirm_intent(
+                intent.intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
             )
-        if result.state == ChargeState.IN_PROGRESS:
+        if intent.state == ChargeState.IN_PROGRESS:
             # A replayed confirm repeats the old answer; ask for the intent as it is now.
-            result = gateway.retrieve_intent(result.intent_id)
+            intent = gateway.retrieve_intent(intent.intent_id)
     except CardDeclined as declined:
         return _record_failure(
             payment_id,
@@ -118,42 +137,22 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
             intent_id=declined.intent_id,
         )
     except GatewayRejected as rejected:
-        return _record_failure(payment_id, code=rejected.code, message=rejected.message)
-    return _record_intent_outcome(payment_id, result)
-
-
-def _stripe_may_have_forgotten_our_keys(payment: Payment) -> bool:
-    # Stripe keeps idempotency keys for 24 h. The first use of our keys came after the
-    # payment was accepted, so before this age every key is certainly still honoured.
-    lifetime = timedelta(seconds=settings.STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS)
-    return timezone.now() - payment.created_at >= lifetime
-
-
-def _resume_without_keys(payment: Payment, gateway: PaymentGateway) -> IntentResult | None:
-    """Past the key lifetime a create could charge twice: only find, confirm and read.
-
-    None means Stripe has no PaymentIntent for this payment: it was never created, and
-    charging a customer a day late is not something to start now.
-    """
-    if payment.stripe_payment_intent_id:
-        intent: IntentResult | None = gateway.retrieve_intent(payment.stripe_payment_intent_id)
-    else:
-        intent = gateway.find_intent_by_payment_id(str(payment.pk))
-        if intent is not None:
-            _store_intent_id(str(payment.pk), intent.intent_id)
-    if intent is not None and intent.state == ChargeState.AWAITING_CONFIRMATION:
-        # Confirming is safe without the old key: an intent is charged at most once.
-        intent = gateway.confirm_intent(
-            intent.intent_id,
-            idempotency_key=f"{confirm_key(payment)}:{intent.intent_id}",
-            payment_id=str(payment.pk),
-        )
-    return intent
+        return _record_after_refusal(payment_id, gateway, rejected)
+    except GatewayServerError:
+        _move_to_new_keys(payment_id)
+        raise
+    except ChargeAbandoned:
+        return Payment.objects.values_list("status", flat=True).get(pk=payment_id)
+    return _record_intent_outcome(payment_id, intent)
 
 
 def _begin_charge(payment_id: str) -> Payment:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status in transitions.CHARGE_FINISHED:
+            return payment
+        payment.charge_attempts += 1
+        fields = ["charge_attempts", "updated_at"]
         if payment.status == PaymentStatus.PENDING:
             transitions.move(
                 payment,
@@ -162,12 +161,37 @@ def _begin_charge(payment_id: str) -> Payment:
                 reason="charge started",
                 trace_id=current_trace_id(),
             )
-            payment.save(update_fields=["status", "updated_at"])
+            fields.append("status")
+        payment.save(update_fields=fields)
         return payment
 
 
-def _create_intent(payment: Payment, gateway: PaymentGateway) -> str:
-    intent = gateway.create_intent(
+def _look_up_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult | None:
+    """The payment's intent as the gateway has it now; None when there is none yet.
+
+    The first run has nothing to look at and makes no extra call. Later runs retrieve the
+    stored intent, or search for one an earlier run created but did not get to store.
+    """
+    if payment.stripe_payment_intent_id:
+        return gateway.retrieve_intent(payment.stripe_payment_intent_id)
+    if payment.charge_attempts <= 1 and not _gateway_may_have_forgotten_our_keys(payment):
+        return None
+    found = gateway.find_intent_by_payment_id(str(payment.pk))
+    if found is None:
+        return None
+    stored = _store_intent_id(str(payment.pk), found.intent_id)
+    return found if stored == found.intent_id else gateway.retrieve_intent(stored)
+
+
+def _gateway_may_have_forgotten_our_keys(payment: Payment) -> bool:
+    # Stripe keeps idempotency keys for 24 h. The first use of our keys came after the
+    # payment was accepted, so before this age every key is certainly still honoured.
+    lifetime = timedelta(seconds=settings.STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS)
+    return timezone.now() - payment.created_at >= lifetime
+
+
+def _create_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult:
+    created = gateway.create_intent(
         CreateIntent(
             amount=payment.amount,
             currency=payment.currency,
@@ -177,13 +201,19 @@ def _create_intent(payment: Payment, gateway: PaymentGateway) -> str:
             description=payment.description,
         )
     )
-    return _store_intent_id(str(payment.pk), intent.intent_id)
+    stored = _store_intent_id(str(payment.pk), created.intent_id)
+    # Another run stored its intent first: only the stored one is ever confirmed.
+    return created if stored == created.intent_id else gateway.retrieve_intent(stored)
 
 
 def _store_intent_id(payment_id: str, intent_id: str) -> str:
-    """Commit the PaymentIntent id: the recovery point between create and confirm."""
+    """Commit the intent id (the first one wins): the recovery point before confirming."""
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment_id)
+        if locked.status in transitions.CHARGE_FINISHED:
+            # Ended meanwhile (an operator marked it failed): confirming now would charge
+            # a payment the service already gave up on.
+            raise ChargeAbandoned(f"the payment became {locked.status} during the charge")
         if not locked.stripe_payment_intent_id:
             locked.stripe_payment_intent_id = intent_id
             locked.intent_created_at = timezone.now()
@@ -191,6 +221,34 @@ def _store_intent_id(payment_id: str, intent_id: str) -> str:
                 update_fields=["stripe_payment_intent_id", "intent_created_at", "updated_at"]
             )
         return locked.stripe_payment_intent_id
+
+
+def _move_to_new_keys(payment_id: str) -> None:
+    Payment.objects.filter(pk=payment_id).update(
+        key_generation=F("key_generation") + 1, updated_at=timezone.now()
+    )
+
+
+def _record_after_refusal(
+    payment_id: str, gateway: PaymentGateway, rejected: GatewayRejected
+) -> str:
+    """The gateway refused a request: record what it says about the intent, not a guess.
+
+    A confirm is refused when the intent is no longer awaiting one, typically because
+    another run (or a run whose answer was lost) already confirmed it.
+    """
+    intent_id = Payment.objects.values_list("stripe_payment_intent_id", flat=True).get(
+        pk=payment_id
+    )
+    if not intent_id:
+        return _record_failure(payment_id, code=rejected.code, message=rejected.message)
+    intent = gateway.retrieve_intent(intent_id)
+    if intent.state == ChargeState.AWAITING_CONFIRMATION:
+        # Still unconfirmed: the refusal was about the request itself (a bad payment method).
+        return _record_failure(
+            payment_id, code=rejected.code, message=rejected.message, intent_id=intent_id
+        )
+    return _record_intent_outcome(payment_id, intent)
 
 
 def _record_intent_outcome(payment_id: str, result: IntentResult) -> str:

@@ -9,11 +9,12 @@ from config.telemetry import current_trace_id
 from outbox import services as outbox
 from payments import transitions
 from payments.exceptions import InvalidTransition
-from payments.gateways.base import PaymentGateway
+from payments.gateways.base import ChargeState, GatewayRejected, IntentResult, PaymentGateway
 from payments.models import Payment, PaymentStatus
-from payments.services import reconciliation
+from payments.services import outcomes, reconciliation
 
 MARKED_FAILED_CODE = "marked_failed"
+STILL_DECIDING = frozenset({ChargeState.IN_PROGRESS, ChargeState.AWAITING_CONFIRMATION})
 
 
 @transaction.atomic(durable=True)
@@ -29,9 +30,49 @@ def retry_charge_now(payment_id: uuid.UUID | str, *, actor: str) -> None:
     outbox.enqueue(task_names.CHARGE_PAYMENT, str(payment.pk))
 
 
+def mark_failed(
+    payment_id: uuid.UUID | str, gateway: PaymentGateway, *, actor: str, reason: str
+) -> None:
+    """Give up on an unfinished payment: cancel its intent at the gateway first.
+
+    Refused when the gateway charged it (that success is recorded instead) or is still
+    deciding, so "failed" is never written over money that moved.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if not transitions.can_move(payment.status, PaymentStatus.FAILED):
+        raise InvalidTransition(f"the payment is {payment.status}; it cannot be marked failed")
+    intent = _cancel_at_gateway(payment, gateway)
+    if intent is not None and intent.state == ChargeState.SUCCEEDED:
+        outcome = outcomes.outcome_of(intent)
+        assert outcome is not None
+        outcomes.record_charge_outcome(
+            payment.pk, outcome, actor=actor, reason="charged at the gateway: not marked failed"
+        )
+        raise InvalidTransition("the gateway charged this payment; it is recorded as succeeded")
+    if intent is not None and intent.state in STILL_DECIDING:
+        raise InvalidTransition("the gateway is still deciding this charge; try again shortly")
+    _record_marked_failed(payment.pk, actor=actor, reason=reason)
+
+
+def _cancel_at_gateway(payment: Payment, gateway: PaymentGateway) -> IntentResult | None:
+    """The payment's intent after asking the gateway to cancel it; None if it has none."""
+    intent_id = payment.stripe_payment_intent_id
+    if not intent_id:
+        found = gateway.find_intent_by_payment_id(str(payment.pk))
+        if found is None:
+            return None
+        intent_id = found.intent_id
+    try:
+        return gateway.cancel_intent(
+            intent_id, idempotency_key=f"{payment.pk}:cancel", payment_id=str(payment.pk)
+        )
+    except GatewayRejected:
+        # Not cancelable any more (it succeeded, failed or was canceled): read what it is.
+        return gateway.retrieve_intent(intent_id)
+
+
 @transaction.atomic(durable=True)
-def mark_failed(payment_id: uuid.UUID | str, *, actor: str, reason: str) -> None:
-    """Give up on an unfinished payment; refused by the FSM once it succeeded."""
+def _record_marked_failed(payment_id: uuid.UUID, *, actor: str, reason: str) -> None:
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     transitions.move(
         payment,

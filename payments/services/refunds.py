@@ -4,6 +4,8 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from config import task_names
 from config.telemetry import current_trace_id
@@ -13,7 +15,14 @@ from outbox import services as outbox
 from payments import selectors, transitions
 from payments.currencies import format_amount
 from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
-from payments.gateways.base import CreateRefund, GatewayRejected, PaymentGateway, RefundState
+from payments.gateways.base import (
+    CreateRefund,
+    GatewayRejected,
+    GatewayServerError,
+    PaymentGateway,
+    RefundResult,
+    RefundState,
+)
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
@@ -23,8 +32,9 @@ REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
 def refund_key(refund: Refund) -> str:
-    """The gateway idempotency key of the refund's creation."""
-    return f"{refund.pk}:refund"
+    """The gateway idempotency key of the refund's creation (a new generation after a 5xx)."""
+    generation = refund.key_generation
+    return f"{refund.pk}:refund" if generation == 0 else f"{refund.pk}:refund:{generation}"
 
 
 @transaction.atomic
@@ -35,6 +45,7 @@ def request_refund(
     idempotency_key: str,
     requested_by: str,
     reason: str = "",
+    request_fingerprint: str = "",
 ) -> Refund:
     """Reserve `amount` (default: all that is left) and queue the refund at Stripe.
 
@@ -67,6 +78,7 @@ def request_refund(
     refund = Refund.objects.create(
         payment=payment,
         idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
         amount=amount,
         reason=reason,
         requested_by=requested_by,
@@ -83,39 +95,81 @@ def request_refund(
 
 
 def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
-    """Ask Stripe for the refund with the refund's own key; safe to run any number of times."""
-    refund = Refund.objects.select_related("payment").get(pk=refund_id)
-    if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
-        # Settled, or created at Stripe and waiting for its refund webhook.
+    """Refund at the gateway with the refund's own key; safe to run any number of times.
+
+    Every run after the first looks first: the refund the gateway already has (found by
+    its stored id, or among the intent's refunds by our refund id) is recorded rather
+    than asked for again, so an ambiguous answer can never refund twice.
+    """
+    refund = _begin_refund(refund_id)
+    if refund.status != RefundStatus.PENDING:
         return refund.status
-    payment = refund.payment
     try:
-        result = gateway.create_refund(
-            CreateRefund(
-                payment_intent_id=payment.stripe_payment_intent_id,
-                amount=refund.amount,
-                idempotency_key=refund_key(refund),
-                metadata={
-                    selectors.REFUND_ID_METADATA_KEY: str(refund.pk),
-                    selectors.PAYMENT_ID_METADATA_KEY: str(payment.pk),
-                },
-                reason=refund.reason,
-            )
-        )
+        found = _look_up_refund(refund, gateway)
+        result = found or gateway.create_refund(_create_request(refund))
     except GatewayRejected as rejected:
-        # Stripe refused the request itself: nothing moved, so the reservation goes back.
-        return record_refund_result(
-            refund.pk,
-            state=RefundState.FAILED,
-            failure_reason=rejected.code,
-            actor=transitions.WORKER_ACTOR,
+        # Refused: unless the gateway turns out to have the refund after all, nothing
+        # moved, so the reservation goes back.
+        found = _look_up_refund(refund, gateway, always=True)
+        if found is None:
+            return record_refund_result(
+                refund.pk,
+                state=RefundState.FAILED,
+                failure_reason=rejected.code,
+                actor=transitions.WORKER_ACTOR,
+            )
+        result = found
+    except GatewayServerError:
+        Refund.objects.filter(pk=refund.pk).update(
+            key_generation=F("key_generation") + 1, updated_at=timezone.now()
         )
+        raise
     return record_refund_result(
         refund.pk,
         state=result.state,
         gateway_refund_id=result.refund_id,
         failure_reason=result.failure_reason,
         actor=transitions.WORKER_ACTOR,
+    )
+
+
+def _begin_refund(refund_id: str) -> Refund:
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+        if refund.status == RefundStatus.PENDING:
+            refund.attempts += 1
+            refund.save(update_fields=["attempts", "updated_at"])
+        return refund
+
+
+def _look_up_refund(
+    refund: Refund, gateway: PaymentGateway, *, always: bool = False
+) -> RefundResult | None:
+    if refund.stripe_refund_id:
+        return gateway.retrieve_refund(refund.stripe_refund_id)
+    if refund.attempts <= 1 and not always:
+        return None  # the first run has nothing to look at
+    ours = str(refund.pk)
+    return next(
+        (
+            candidate
+            for candidate in gateway.refunds_of_intent(refund.payment.stripe_payment_intent_id)
+            if candidate.metadata.get(selectors.REFUND_ID_METADATA_KEY) == ours
+        ),
+        None,
+    )
+
+
+def _create_request(refund: Refund) -> CreateRefund:
+    return CreateRefund(
+        payment_intent_id=refund.payment.stripe_payment_intent_id,
+        amount=refund.amount,
+        idempotency_key=refund_key(refund),
+        metadata={
+            selectors.REFUND_ID_METADATA_KEY: str(refund.pk),
+            selectors.PAYMENT_ID_METADATA_KEY: str(refund.payment_id),
+        },
+        reason=refund.reason,
     )
 
 

@@ -69,7 +69,10 @@ def test_retry_now_republishes_the_charge_for_unfinished_payments_only(admin_cli
     assert "only unfinished charges retry" in page.content.decode()
 
 
-def test_mark_failed_asks_why_and_never_fails_a_succeeded_payment(admin_client, db):
+def test_mark_failed_asks_why_and_never_fails_a_succeeded_payment(
+    admin_client, db, gateway, monkeypatch
+):
+    monkeypatch.setattr(admin_actions, "get_gateway", lambda: gateway)
     stuck = PaymentFactory(status="processing")
     paid = PaymentFactory(status="succeeded")
 

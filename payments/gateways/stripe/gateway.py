@@ -14,8 +14,10 @@ from payments.gateways.base import (
     CreateRefund,
     GatewayEvent,
     GatewayRejected,
+    GatewayServerError,
     GatewayUnavailable,
     IntentResult,
+    Page,
     RefundResult,
 )
 from payments.gateways.stripe import webhooks
@@ -30,7 +32,7 @@ LIST_PAGE_SIZE = 100
 _UNDECIDED_ERRORS = (
     stripe.APIConnectionError,  # timeout or dropped connection: maybe executed, key replays it
     stripe.RateLimitError,
-    stripe.APIError,  # 5xx and 409 idempotency_key_in_use
+    stripe.APIError,  # 409 idempotency_key_in_use (5xx are GatewayServerError)
     # A wrong or revoked key is an operator's problem: keep the payment, alert, retry later.
     stripe.AuthenticationError,
     stripe.PermissionError,
@@ -73,7 +75,10 @@ class StripeGateway:
                 ) from error
             except _UNDECIDED_ERRORS as error:
                 _record_request_id(span, error.request_id)
-                raise GatewayUnavailable(f"{type(error).__name__}: {error.user_message}") from error
+                message = f"{type(error).__name__}: {error.user_message}"
+                if (error.http_status or 0) >= 500:
+                    raise GatewayServerError(message) from error
+                raise GatewayUnavailable(message) from error
             except stripe.StripeError as error:
                 # InvalidRequestError, IdempotencyError: the request itself is wrong.
                 _record_request_id(span, error.request_id)
@@ -127,6 +132,17 @@ class StripeGateway:
             lambda: self._client.v1.payment_intents.retrieve(intent_id),
         )
 
+    def cancel_intent(
+        self, intent_id: str, *, idempotency_key: str, payment_id: str
+    ) -> IntentResult:
+        return self._intent_call(
+            "payment_intents.cancel",
+            payment_id,
+            lambda: self._client.v1.payment_intents.cancel(
+                intent_id, options={"idempotency_key": idempotency_key}
+            ),
+        )
+
     def find_intent_by_payment_id(self, payment_id: str) -> IntentResult | None:
         with self._call("payment_intents.search", **{"payment.id": payment_id}):
             found = self._client.v1.payment_intents.search(
@@ -149,16 +165,38 @@ class StripeGateway:
             )
             return refund_result(refund)
 
-    def list_intents(self, *, created_since: int | None = None) -> Iterator[IntentResult]:
-        """Every PaymentIntent created since then, newest first, one page per request."""
-        for page in self._pages(
-            "payment_intents.list", self._client.v1.payment_intents.list, created_since
-        ):
-            yield from (intent_result(intent) for intent in page)
+    def retrieve_refund(self, refund_id: str) -> RefundResult:
+        with self._call("refunds.retrieve", **{"refund.stripe_id": refund_id}):
+            return refund_result(self._client.v1.refunds.retrieve(refund_id))
 
-    def list_refunds(self, *, created_since: int | None = None) -> Iterator[RefundResult]:
-        for page in self._pages("refunds.list", self._client.v1.refunds.list, created_since):
-            yield from (refund_result(refund) for refund in page)
+    def refunds_of_intent(self, payment_intent_id: str) -> list[RefundResult]:
+        # Listing by intent is consistent (Stripe's Search API may lag by a minute), and a
+        # payment has few refunds: one page of 100 holds them.
+        with self._call("refunds.list"):
+            page = self._client.v1.refunds.list(
+                params={"payment_intent": payment_intent_id, "limit": LIST_PAGE_SIZE}
+            )
+        return [refund_result(refund) for refund in page.data]
+
+    def intents_page(
+        self, *, created_since: int | None = None, starting_after: str | None = None
+    ) -> Page[IntentResult]:
+        """One page of the intents created since then, newest first."""
+        page = self._page(
+            "payment_intents.list",
+            self._client.v1.payment_intents.list,
+            created_since,
+            starting_after,
+        )
+        return Page([intent_result(intent) for intent in page.data], _next_cursor(page))
+
+    def refunds_page(
+        self, *, created_since: int | None = None, starting_after: str | None = None
+    ) -> Page[RefundResult]:
+        page = self._page(
+            "refunds.list", self._client.v1.refunds.list, created_since, starting_after
+        )
+        return Page([refund_result(refund) for refund in page.data], _next_cursor(page))
 
     def parse_event(self, body: bytes, headers: Mapping[str, str]) -> GatewayEvent:
         return webhooks.parse_event(
@@ -168,21 +206,27 @@ class StripeGateway:
     def read_stored_event(self, payload: dict[str, Any]) -> GatewayEvent:
         return webhooks.read_event(payload)
 
-    def _pages(
-        self, operation: str, list_call: Callable[..., Any], created_since: int | None
-    ) -> Iterator[list[Any]]:
+    def _page(
+        self,
+        operation: str,
+        list_call: Callable[..., Any],
+        created_since: int | None,
+        starting_after: str | None,
+    ) -> Any:
         # Pages by hand rather than auto_paging_iter: each request gets its own span and
-        # its errors are translated like every other call.
+        # its errors are translated like every other call, and a caller can stop and
+        # resume at a cursor (reconciliation runs in chunks).
         params: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
         if created_since is not None:
             params["created"] = {"gte": created_since}
-        while True:
-            with self._call(operation):
-                page = list_call(params=params)
-            yield list(page.data)
-            if not page.has_more or not page.data:
-                return
-            params["starting_after"] = page.data[-1].id
+        if starting_after:
+            params["starting_after"] = starting_after
+        with self._call(operation):
+            return list_call(params=params)
+
+
+def _next_cursor(page: Any) -> str | None:
+    return str(page.data[-1].id) if page.has_more and page.data else None
 
 
 def _record_request_id(span: trace.Span, request_id: str | None) -> None:

@@ -183,3 +183,68 @@ def test_past_the_key_lifetime_nothing_is_created_anymore(db, gateway, fake_stri
     assert payment.failure_code == "charge_window_expired"
     assert intents_for(gateway, str(payment.id)) == 0
     assert ledger_charges(fake_stripe_url, str(payment.id)) == []
+
+
+class ChargedMeanwhile:
+    """The gateway, but another run's confirm charges the intent just before ours arrives.
+
+    Worker A's confirm and a re-drive B race past the key lifetime: B saw the intent
+    awaiting confirmation, A's confirm lands first (for real, at the fake), and B's own
+    confirm is then refused because the intent is no longer awaiting one.
+    """
+
+    def __init__(self, gateway):
+        self._gateway = gateway
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def confirm_intent(self, intent_id, *, idempotency_key, payment_id):
+        self._gateway.confirm_intent(
+            intent_id, idempotency_key=f"{payment_id}:confirm-by-worker-a", payment_id=payment_id
+        )
+        return self._gateway.confirm_intent(
+            intent_id, idempotency_key=idempotency_key, payment_id=payment_id
+        )
+
+
+def test_a_confirm_refused_because_another_run_charged_records_the_success(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory(customer_email="buyer@example.com")
+    create_at_stripe_and_lose_the_answer(gateway, payment)
+    age_past_key_lifetime(payment)
+
+    assert services.charge_payment(str(payment.id), ChargedMeanwhile(gateway)) == "succeeded"
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == ("succeeded", "")
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+    kinds = list(
+        OutboxMessage.objects.filter(task_name="notifications.send_notification").values_list(
+            "args", flat=True
+        )
+    )
+    assert len(kinds) == 1  # the receipt only: no failure email on a guess
+
+
+def test_a_refusal_about_the_request_itself_still_fails_the_payment(db, gateway):
+    # Nothing to look at: the gateway refused to create the intent at all.
+    payment = PaymentFactory(payment_method="pm_card_doesNotExist")
+
+    assert services.charge_payment(str(payment.id), gateway) == "failed"
+    assert PaymentFactory._meta.model.objects.get(pk=payment.pk).failure_code == "resource_missing"
+
+
+def test_every_run_after_the_first_counts_itself_and_looks_first(db, gateway, fake_stripe_url):
+    payment = PaymentFactory()
+    intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
+    # A first run got this far before its worker died: counted, nothing stored.
+    type(payment).objects.filter(pk=payment.pk).update(charge_attempts=1, status="processing")
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    payment.refresh_from_db()
+    assert (payment.charge_attempts, payment.stripe_payment_intent_id) == (2, intent_id)
+    assert intents_for(gateway, str(payment.id)) == 1
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1

@@ -152,3 +152,47 @@ def test_a_refund_stripe_refuses_releases_its_reservation(charged, gateway, fake
     assert (charged.status, charged.amount_refunded) == ("succeeded", 0)
     assert not Notification.objects.filter(kind="refund").exists()
     assert len(ledger_refunds(fake_stripe_url, charged.stripe_payment_intent_id)) == 1
+
+
+def test_a_later_run_finds_a_refund_the_gateway_made_under_an_earlier_key(
+    charged, gateway, fake_stripe_url
+):
+    refund = ask(charged, 250)
+    # An earlier run's refund executed at Stripe, then its key moved on (after a 5xx):
+    # asking again under the new key would refund twice. The run looks first.
+    gateway.create_refund(
+        CreateRefund(
+            payment_intent_id=charged.stripe_payment_intent_id,
+            amount=250,
+            idempotency_key=f"{refund.pk}:refund",
+            metadata={"refund_id": str(refund.pk), "payment_id": str(charged.pk)},
+        )
+    )
+    Refund.objects.filter(pk=refund.pk).update(attempts=1, key_generation=1)
+
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
+
+    refund.refresh_from_db()
+    assert refund.stripe_refund_id.startswith("re_")
+    assert len(ledger_refunds(fake_stripe_url, charged.stripe_payment_intent_id)) == 1
+
+
+def test_a_refund_waiting_at_the_gateway_is_read_again_not_left_pending(
+    charged, gateway, fake_stripe_url
+):
+    refund = ask(charged, 250)
+    created = gateway.create_refund(
+        CreateRefund(
+            payment_intent_id=charged.stripe_payment_intent_id,
+            amount=250,
+            idempotency_key=f"{refund.pk}:refund",
+            metadata={"refund_id": str(refund.pk), "payment_id": str(charged.pk)},
+        )
+    )
+    # Recorded as created but still pending; its webhook was then lost.
+    Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=created.refund_id, attempts=1)
+
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
+
+    charged.refresh_from_db()
+    assert charged.status == "partially_refunded"

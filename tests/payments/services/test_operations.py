@@ -1,0 +1,90 @@
+"""Operator operations: "mark failed" cancels at the gateway first and never hides a charge."""
+
+import pytest
+import requests
+
+from payments import services
+from payments.exceptions import InvalidTransition
+from payments.gateways.base import CreateIntent
+from payments.models import Payment
+from tests.factories import PaymentFactory
+
+
+def create_intent(gateway, payment) -> str:
+    intent_id = gateway.create_intent(
+        CreateIntent(
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            idempotency_key=f"{payment.id}:create",
+            metadata={"payment_id": str(payment.id)},
+        )
+    ).intent_id
+    Payment.objects.filter(pk=payment.pk).update(
+        stripe_payment_intent_id=intent_id, status="processing"
+    )
+    return intent_id
+
+
+def intent_status(fake_stripe_url, gateway, intent_id) -> str:
+    return gateway._client.v1.payment_intents.retrieve(intent_id).status
+
+
+def test_mark_failed_cancels_the_intent_at_the_gateway_first(db, gateway, fake_stripe_url):
+    payment = PaymentFactory()
+    intent_id = create_intent(gateway, payment)
+
+    services.mark_failed(payment.pk, gateway, actor="staff:ops", reason="customer gave up")
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == ("failed", "marked_failed")
+    assert intent_status(fake_stripe_url, gateway, intent_id) == "canceled"
+
+
+def test_mark_failed_is_refused_when_the_gateway_charged_and_records_the_success(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory(customer_email="buyer@example.com")
+    intent_id = create_intent(gateway, payment)
+    gateway.confirm_intent(intent_id, idempotency_key="worker-a", payment_id=str(payment.pk))
+
+    with pytest.raises(InvalidTransition, match="charged this payment"):
+        services.mark_failed(payment.pk, gateway, actor="staff:ops", reason="looked stuck")
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    charges = requests.get(f"{fake_stripe_url}/_fake/ledger", timeout=5).json()["charges"]
+    assert len([c for c in charges if c["payment_intent"] == intent_id]) == 1
+
+
+def test_mark_failed_without_any_intent_just_fails_it(db, gateway):
+    payment = PaymentFactory(status="processing")
+
+    services.mark_failed(payment.pk, gateway, actor="staff:ops", reason="never reached Stripe")
+
+    payment.refresh_from_db()
+    assert payment.status == "failed"
+
+
+def test_a_charge_stops_before_confirming_a_payment_marked_failed_meanwhile(
+    db, gateway, fake_stripe_url
+):
+    payment = PaymentFactory()
+
+    class MarkedFailedDuringCreate:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def create_intent(self, request):
+            created = self._inner.create_intent(request)
+            # An operator gives up on the payment while the worker waits for Stripe.
+            services.mark_failed(payment.pk, self._inner, actor="staff:ops", reason="gave up")
+            return created
+
+    assert services.charge_payment(str(payment.pk), MarkedFailedDuringCreate(gateway)) == "failed"
+
+    charges = requests.get(f"{fake_stripe_url}/_fake/ledger", timeout=5).json()["charges"]
+    assert [c for c in charges if c["metadata"].get("payment_id") == str(payment.pk)] == []
