@@ -35,7 +35,7 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 
 def idempotent_post(
-    request: Request, perform: Callable[[ApiClient, str, str], tuple[int, bytes]]
+    request: Request, perform: Callable[[ApiClient, str, str], idempotency.StoredResponse]
 ) -> HttpResponse:
     """Run a POST once per (client, Idempotency-Key), or answer with what it answered before.
 
@@ -57,6 +57,10 @@ def idempotent_post(
 def render_json(data: Any) -> bytes:
     rendered: bytes = JSONRenderer().render(data)
     return rendered
+
+
+def accepted(data: Any, *, replayed: bool = False) -> idempotency.StoredResponse:
+    return idempotency.StoredResponse(202, render_json(data), replayed=replayed)
 
 
 class PaymentCursorPagination(CursorPagination):
@@ -89,14 +93,20 @@ class PaymentListCreateView(ListAPIView[Payment]):
         serializer.is_valid(raise_exception=True)
         payment_request = services.PaymentRequest(**serializer.validated_data)
 
-        def accept(client: ApiClient, key: str, fingerprint: str) -> tuple[int, bytes]:
+        def accept(client: ApiClient, key: str, fingerprint: str) -> idempotency.StoredResponse:
+            earlier = selectors.payment_by_idempotency_key(client, key)
+            if earlier is not None:
+                # Accepted under this key before its idempotency record expired: the
+                # payment itself answers, as a replay.
+                idempotency.refuse_other_body(earlier.request_fingerprint, fingerprint)
+                return accepted(PaymentSerializer(earlier).data, replayed=True)
             payment = services.accept_payment(
                 client=client,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
                 request=payment_request,
             )
-            return 202, render_json(PaymentSerializer(payment).data)
+            return accepted(PaymentSerializer(payment).data)
 
         return idempotent_post(request, accept)
 
@@ -123,15 +133,21 @@ class RefundCreateView(APIView):
         serializer = RefundCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
 
-        def refund(client: ApiClient, key: str, fingerprint: str) -> tuple[int, bytes]:
+        def refund(client: ApiClient, key: str, fingerprint: str) -> idempotency.StoredResponse:
+            earlier = selectors.refund_by_idempotency_key(payment, key)
+            if earlier is not None:
+                # Requested under this key before its idempotency record expired.
+                idempotency.refuse_other_body(earlier.request_fingerprint, fingerprint)
+                return accepted(RefundSerializer(earlier).data, replayed=True)
             created = services.request_refund(
                 payment_id=payment.pk,
                 amount=serializer.validated_data.get("amount"),
                 reason=serializer.validated_data["reason"],
                 idempotency_key=key,
+                request_fingerprint=fingerprint,
                 requested_by=f"api:{client.name}",
             )
-            return 202, render_json(RefundSerializer(created).data)
+            return accepted(RefundSerializer(created).data)
 
         return idempotent_post(request, refund)
 

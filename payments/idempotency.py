@@ -9,6 +9,7 @@ request still running is 409.
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,27 +60,38 @@ def run_once(
     client: ApiClient,
     key: str,
     request_fingerprint: str,
-    perform: Callable[[], tuple[int, bytes]],
+    perform: Callable[[], StoredResponse],
 ) -> StoredResponse:
     """Run `perform` at most once per (client, key) and return its response, or replay it.
 
     `perform` runs inside the transaction that stores its response, so its writes and the
-    stored response commit or roll back together.
+    stored response commit or roll back together. It may itself answer `replayed` when it
+    finds the work already done under this key (an earlier request whose record expired).
     """
-    record = _claim(client, key, request_fingerprint)
-    if record is None:
+    claim = _claim(client, key, request_fingerprint)
+    if claim is None:
         return _replay_or_refuse(client, key, request_fingerprint)
+    return _finish(claim, perform)
+
+
+def _finish(claim: IdempotencyRecord, perform: Callable[[], StoredResponse]) -> StoredResponse:
+    """Do the work and store its answer against the claim, unless the claim was taken over."""
     try:
         with transaction.atomic():
-            status, body = perform()
-            IdempotencyRecord.objects.filter(pk=record.pk).update(
-                response_status=status, response_body=body, completed_at=timezone.now()
+            response = perform()
+            IdempotencyRecord.objects.filter(pk=claim.pk, lock_token=claim.lock_token).update(
+                response_status=response.status,
+                response_body=response.body,
+                completed_at=timezone.now(),
             )
     except BaseException:
-        # Nothing was committed: free the key so the client's retry can run the request.
-        IdempotencyRecord.objects.filter(pk=record.pk, completed_at__isnull=True).delete()
+        # Nothing was committed: free the key so the client's retry can run the request,
+        # unless another request took the claim over meanwhile (the token says whose it is).
+        IdempotencyRecord.objects.filter(
+            pk=claim.pk, lock_token=claim.lock_token, completed_at__isnull=True
+        ).delete()
         raise
-    return StoredResponse(status=status, body=body, replayed=False)
+    return response
 
 
 def _claim(client: ApiClient, key: str, request_fingerprint: str) -> IdempotencyRecord | None:
@@ -91,6 +103,7 @@ def _claim(client: ApiClient, key: str, request_fingerprint: str) -> Idempotency
                 key=key,
                 request_fingerprint=request_fingerprint,
                 locked_at=timezone.now(),
+                lock_token=uuid.uuid4(),
             )
     except IntegrityError:
         return _take_over_abandoned_claim(client, key, request_fingerprint)
@@ -102,15 +115,16 @@ def _take_over_abandoned_claim(
     # A process that died between claim and commit leaves an unfinished claim behind;
     # after the lock timeout the next request with the same body may run it instead.
     stale_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
+    token = uuid.uuid4()
     taken = IdempotencyRecord.objects.filter(
         client=client,
         key=key,
         request_fingerprint=request_fingerprint,
         completed_at__isnull=True,
         locked_at__lt=stale_before,
-    ).update(locked_at=timezone.now())
+    ).update(locked_at=timezone.now(), lock_token=token)
     if taken:
-        return IdempotencyRecord.objects.get(client=client, key=key)
+        return IdempotencyRecord.objects.get(client=client, key=key, lock_token=token)
     return None
 
 
@@ -119,10 +133,7 @@ def _replay_or_refuse(client: ApiClient, key: str, request_fingerprint: str) -> 
     if record is None:
         # The first request failed and released the key between our insert and this read.
         raise IdempotencyKeyInFlight("the first request with this key has just finished; retry")
-    if record.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used with a different request body"
-        )
+    refuse_other_body(record.request_fingerprint, request_fingerprint)
     if record.completed_at is None or record.response_status is None:
         raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
     return StoredResponse(
@@ -130,9 +141,21 @@ def _replay_or_refuse(client: ApiClient, key: str, request_fingerprint: str) -> 
     )
 
 
+def refuse_other_body(first_fingerprint: str, request_fingerprint: str) -> None:
+    """A key is for one request: the same key with another body is refused (422)."""
+    if first_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body"
+        )
+
+
 def expire_records(older_than: timedelta | None = None) -> int:
     """Delete finished records past their lifetime; returns how many went."""
-    lifetime = older_than or timedelta(seconds=settings.IDEMPOTENCY_RECORD_TTL_SECONDS)
+    lifetime = (
+        timedelta(seconds=settings.IDEMPOTENCY_RECORD_TTL_SECONDS)
+        if older_than is None
+        else older_than
+    )
     deleted, _ = IdempotencyRecord.objects.filter(
         completed_at__isnull=False, created_at__lt=timezone.now() - lifetime
     ).delete()

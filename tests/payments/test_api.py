@@ -248,6 +248,20 @@ def test_openapi_schema_describes_the_payments_endpoints(client):
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in parameters)
 
 
+def test_a_retry_after_the_idempotency_record_expired_is_answered_from_the_payment(api, merchant):
+    first = post(api, BODY)
+    IdempotencyRecord.objects.all().delete()  # expired: the hourly sweep removed it
+
+    again = post(api, BODY)
+    other_body = post(api, {**BODY, "amount": 2_001})
+
+    assert (again.status_code, again["Idempotent-Replayed"]) == (202, "true")
+    assert again.json()["id"] == first.json()["id"]
+    assert other_body.status_code == 422
+    assert other_body.json()["code"] == "idempotency_key_reused"
+    assert Payment.objects.count() == 1
+
+
 # --- Refunds: POST /api/v1/payments/{id}/refunds ------------------------------
 
 
@@ -329,3 +343,16 @@ def test_the_key_is_required_and_other_clients_payments_do_not_exist(api, paymen
     stranger = PaymentFactory(status="succeeded")
     assert refund(api, stranger, {"amount": 1}, key=str(uuid.uuid4())).status_code == 404
     assert Refund.objects.count() == 0
+
+
+def test_a_refund_retried_after_its_idempotency_record_expired_is_the_same_refund(api, payment):
+    first = refund(api, payment, {"amount": 100})
+    IdempotencyRecord.objects.all().delete()
+
+    again = refund(api, payment, {"amount": 100})
+    other_body = refund(api, payment, {"amount": 200})
+
+    assert (again.status_code, again["Idempotent-Replayed"]) == (202, "true")
+    assert again.json()["id"] == first.json()["id"]
+    assert other_body.status_code == 422
+    assert Refund.objects.count() == 1

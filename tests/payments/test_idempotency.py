@@ -16,6 +16,10 @@ from payments.models import IdempotencyRecord
 from tests.factories import ApiClientFactory
 
 
+def answer() -> idempotency.StoredResponse:
+    return idempotency.StoredResponse(202, b"{}", replayed=False)
+
+
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
@@ -50,7 +54,7 @@ def test_the_work_runs_once_and_its_exact_answer_is_replayed(db):
 
     def perform():
         runs.append(1)
-        return 202, b'{"n": 1}'
+        return idempotency.StoredResponse(202, b'{"n": 1}', replayed=False)
 
     first = idempotency.run_once(client, "k", "f", perform)
     again = idempotency.run_once(client, "k", "f", perform)
@@ -62,10 +66,10 @@ def test_the_work_runs_once_and_its_exact_answer_is_replayed(db):
 
 def test_another_body_with_the_same_key_is_refused(db):
     client = ApiClientFactory()
-    idempotency.run_once(client, "k", "f1", lambda: (202, b"{}"))
+    idempotency.run_once(client, "k", "f1", answer)
 
     with pytest.raises(IdempotencyKeyReused):
-        idempotency.run_once(client, "k", "f2", lambda: (202, b"{}"))
+        idempotency.run_once(client, "k", "f2", answer)
 
 
 def test_a_claim_still_running_is_in_flight(db):
@@ -75,7 +79,7 @@ def test_a_claim_still_running_is_in_flight(db):
     )
 
     with pytest.raises(IdempotencyKeyInFlight):
-        idempotency.run_once(client, "k", "f", lambda: (202, b"{}"))
+        idempotency.run_once(client, "k", "f", answer)
 
 
 def test_work_that_fails_frees_the_key_for_the_retry(db):
@@ -88,7 +92,7 @@ def test_work_that_fails_frees_the_key_for_the_retry(db):
         idempotency.run_once(client, "k", "f", fail)
 
     assert not IdempotencyRecord.objects.filter(key="k").exists()
-    assert idempotency.run_once(client, "k", "f", lambda: (202, b"{}")).replayed is False
+    assert idempotency.run_once(client, "k", "f", answer).replayed is False
 
 
 def test_expired_idempotency_records_are_deleted(db):
@@ -104,3 +108,53 @@ def test_expired_idempotency_records_are_deleted(db):
 
     assert idempotency.expire_records() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def take_over(client, first: IdempotencyRecord) -> IdempotencyRecord:
+    """Request A stalls past the lock timeout; request B takes its claim over."""
+    IdempotencyRecord.objects.filter(pk=first.pk).update(
+        locked_at=timezone.now() - timedelta(minutes=5)
+    )
+    second = idempotency._claim(client, "k", "f")
+    assert second is not None and second.lock_token != first.lock_token
+    return second
+
+
+def test_a_request_that_lost_its_claim_to_a_takeover_cannot_release_the_new_claim(db):
+    client = ApiClientFactory()
+    first = idempotency._claim(client, "k", "f")
+    second = take_over(client, first)
+
+    def fail():
+        raise RuntimeError("request A fails late")
+
+    with pytest.raises(RuntimeError):
+        idempotency._finish(first, fail)
+
+    assert IdempotencyRecord.objects.get(key="k").lock_token == second.lock_token
+
+
+def test_a_request_that_lost_its_claim_cannot_store_its_answer_over_the_new_claim(db):
+    client = ApiClientFactory()
+    first = idempotency._claim(client, "k", "f")
+    second = take_over(client, first)
+
+    idempotency._finish(first, answer)
+
+    record = IdempotencyRecord.objects.get(key="k")
+    assert (record.lock_token, record.completed_at) == (second.lock_token, None)
+
+
+def test_an_expiry_of_zero_means_every_finished_record(db):
+    client = ApiClientFactory()
+    now = timezone.now()
+    for key in ("a", "b"):
+        IdempotencyRecord.objects.create(
+            client=client, key=key, request_fingerprint="f", locked_at=now, completed_at=now
+        )
+    IdempotencyRecord.objects.create(
+        client=client, key="running", request_fingerprint="f", locked_at=now
+    )
+
+    assert idempotency.expire_records(older_than=timedelta(0)) == 2
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["running"]
