@@ -147,15 +147,25 @@ CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=5.0)
 # Outbox rows younger than this are left to the on_commit fast path.
 OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5.0)
-# A payment unchanged this long while pending/processing gets its charge re-published.
-# Longer than the longest retry countdown (300 s), so normal retries are left alone.
-STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=600)
-STALLED_NOTIFICATION_SECONDS = env.int("STALLED_NOTIFICATION_SECONDS", default=600)
+# Durable work that made no progress this long is re-driven by the recovery sweeper
+# (outbox/recovery.py). Longer than the longest retry countdown (600 s, config/retries.py)
+# where a task retries by itself, so normal retries are left alone.
+STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=900)
+STALLED_REFUND_SECONDS = env.int("STALLED_REFUND_SECONDS", default=900)
+STALLED_WEBHOOK_EVENT_SECONDS = env.int("STALLED_WEBHOOK_EVENT_SECONDS", default=900)
+STALLED_NOTIFICATION_SECONDS = env.int("STALLED_NOTIFICATION_SECONDS", default=900)
+# The relay publishes every OUTBOX_RELAY_INTERVAL_SECONDS; a row still waiting after this
+# long means the broker is refusing it.
+STALLED_OUTBOX_SECONDS = env.int("STALLED_OUTBOX_SECONDS", default=60)
 RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=60.0)
 # Reconciliation with Stripe: how often, how far back, and whether it applies safe fixes.
 RECONCILIATION_INTERVAL_SECONDS = env.float("RECONCILIATION_INTERVAL_SECONDS", default=900.0)
 RECONCILIATION_WINDOW_SECONDS = env.int("RECONCILIATION_WINDOW_SECONDS", default=2 * 24 * 3600)
 RECONCILIATION_FIX = env.bool("RECONCILIATION_FIX", default=True)
+# Gateway pages (100 objects each) one chunk task reads: well inside the task time limits.
+RECONCILIATION_PAGES_PER_CHUNK = env.int("RECONCILIATION_PAGES_PER_CHUNK", default=20)
+# A run whose last chunk is this old lost its chunk message: the sweeper queues it again.
+STALLED_RECONCILIATION_SECONDS = env.int("STALLED_RECONCILIATION_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-with-stripe": {
         "task": task_names.RECONCILE_WITH_STRIPE,
@@ -167,13 +177,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
         "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 2},
     },
-    "recover-stalled-payments": {
-        "task": task_names.RECOVER_STALLED_PAYMENTS,
-        "schedule": RECOVERY_INTERVAL_SECONDS,
-        "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
-    },
-    "recover-unsent-notifications": {
-        "task": task_names.RECOVER_UNSENT_NOTIFICATIONS,
+    "recover-stuck-work": {
+        "task": task_names.RECOVER_STUCK_WORK,
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 2},
     },

@@ -10,12 +10,12 @@ from typing import Any
 CHARGE_PAYMENT = "payments.charge_payment"
 REFUND_PAYMENT = "payments.refund_payment"
 PROCESS_STRIPE_EVENT = "payments.process_stripe_event"
-RECOVER_STALLED_PAYMENTS = "payments.recover_stalled_payments"
 RECONCILE_WITH_STRIPE = "payments.reconcile_with_stripe"
+RECONCILE_CHUNK = "payments.reconcile_chunk"
 EXPIRE_IDEMPOTENCY_RECORDS = "payments.expire_idempotency_records"
 SEND_NOTIFICATION = "notifications.send_notification"
-RECOVER_UNSENT_NOTIFICATIONS = "notifications.recover_unsent_notifications"
 RELAY_OUTBOX = "outbox.relay_outbox"
+RECOVER_STUCK_WORK = "outbox.recover_stuck_work"
 
 # One queue per concern, so a flood of emails never delays charging; everything not
 # listed (the sweepers and other periodic work) goes to the default `maintenance` queue.

@@ -70,8 +70,14 @@ class StateMetrics:
         self.outbox_lag = gauge(
             "payments_outbox_lag_seconds", "Age of the oldest unpublished outbox row."
         )
-        self.stalled = gauge(
-            "payments_stalled", "Pending/processing payments untouched for the stall threshold."
+        self.work_stuck = gauge(
+            "payments_work_stuck",
+            "Durable work with no progress for its kind's threshold (outbox/recovery.py).",
+            ["kind"],
+        )
+        self.notifications_failed = gauge(
+            "payments_notifications_failed",
+            "Emails whose last round of retries failed; the recovery sweeper tries again.",
         )
         self.beat_age = gauge(
             "celery_beat_last_run_age_seconds",
@@ -103,7 +109,6 @@ class Monitor:
         app: Celery,
         *,
         probe: broker.BrokerProbe,
-        stalled_after_seconds: float,
         refresh_seconds: float,
     ) -> None:
         self.app = app
@@ -112,7 +117,6 @@ class Monitor:
         self.state = StateMetrics(self.registry)
         self._probe = probe
         self._queues = configured_queues()
-        self._stalled_after = stalled_after_seconds
         self._refresh_seconds = refresh_seconds
         self._last_event_id: int | None = None
         self._stop = threading.Event()
@@ -161,7 +165,9 @@ class Monitor:
         lag = outbox_selectors.outbox_lag()
         self.state.outbox_unpublished.set(lag.unpublished)
         self.state.outbox_lag.set(lag.oldest_age_seconds)
-        self.state.stalled.set(selectors.stalled_payment_count(self._stalled_after))
+        for stuck in selectors.stuck_work():
+            self.state.work_stuck.labels(kind=stuck.kind).set(stuck.count)
+        self.state.notifications_failed.set(selectors.failed_notification_count())
         for name, age in selectors.periodic_task_ages().items():
             self.state.beat_age.labels(periodic_task=name).set(-1 if age is None else age)
         self.state.transitions.latest = selectors.transitions_by_status()

@@ -9,7 +9,8 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from config import beat
-from payments import selectors as payment_selectors
+from notifications import selectors as notification_selectors
+from outbox import recovery
 from payments import transitions
 from payments.models import PaymentEvent
 
@@ -36,9 +37,24 @@ def _age_seconds(moment: datetime | None, now: datetime) -> float:
     return max(0.0, (now - moment).total_seconds()) if moment else 0.0
 
 
-def stalled_payment_count(stalled_after_seconds: float) -> int:
-    """Stalled payments (payments.selectors.stalled_payments) at this threshold."""
-    return payment_selectors.stalled_payments(timedelta(seconds=stalled_after_seconds)).count()
+@dataclass(frozen=True)
+class StuckWork:
+    kind: str
+    count: int
+    threshold_seconds: float
+
+
+def stuck_work() -> list[StuckWork]:
+    """Each kind of durable work (outbox/recovery.py) and how many rows are past its threshold."""
+    stuck = []
+    for kind in recovery.kinds():
+        threshold = kind.threshold()
+        stuck.append(StuckWork(kind.name, kind.stuck(threshold).count(), threshold.total_seconds()))
+    return stuck
+
+
+def failed_notification_count() -> int:
+    return notification_selectors.failed_count()
 
 
 def transitions_by_status() -> dict[str, int]:

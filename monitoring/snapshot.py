@@ -35,8 +35,8 @@ class QueueStatus:
     workers: list[WorkerLine]
     outcomes: selectors.TaskOutcomes
     outbox: outbox_selectors.OutboxLag
-    stalled: int
-    stalled_after_seconds: float
+    stuck: list[selectors.StuckWork]
+    failed_notifications: int
     beat_ages: dict[str, float | None]
     beat_leader: str | None
 
@@ -84,8 +84,6 @@ def take(
     broker_url: str,
     probe: broker.BrokerProbe,
     listener: WorkerListener,
-    *,
-    stalled_after: float,
 ) -> QueueStatus:
     return QueueStatus(
         taken_at=time.time(),
@@ -96,8 +94,8 @@ def take(
         workers=listener.workers(),
         outcomes=selectors.task_outcomes_since(FAILURE_WINDOW_SECONDS),
         outbox=outbox_selectors.outbox_lag(),
-        stalled=selectors.stalled_payment_count(stalled_after),
-        stalled_after_seconds=stalled_after,
+        stuck=selectors.stuck_work(),
+        failed_notifications=selectors.failed_notification_count(),
         beat_ages=selectors.periodic_task_ages(),
         beat_leader=selectors.beat_leader(),
     )
@@ -151,7 +149,12 @@ def render(status: QueueStatus) -> str:
         f"{outcomes.failed} failed ({rate})",
         f"outbox: {status.outbox.unpublished} unpublished, "
         f"oldest {_seconds(status.outbox.oldest_age_seconds)}",
-        f"stalled payments (no update for {status.stalled_after_seconds:.0f}s): {status.stalled}",
+        "stuck work (no progress past its threshold; the recovery sweeper re-drives it):",
+        *(
+            f"  {stuck.kind:<20}{stuck.count:>6}   after {_seconds(stuck.threshold_seconds)}"
+            for stuck in status.stuck
+        ),
+        f"failed notifications (retried by the sweeper): {status.failed_notifications}",
     ]
     lines.append(f"beat: leader {status.beat_leader or 'NONE: no beat holds the lock'}")
     for name, age in sorted(status.beat_ages.items()):

@@ -1,8 +1,24 @@
-"""App config for notifications."""
+"""App config for notifications: registers unsent emails with the recovery sweeper."""
+
+from datetime import timedelta
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from notifications import selectors, services
+        from outbox.recovery import WorkKind, register
+
+        register(
+            WorkKind(
+                name="notification",
+                threshold=lambda: timedelta(seconds=settings.STALLED_NOTIFICATION_SECONDS),
+                stuck=selectors.unsent,
+                redrive=services.redrive_unsent,
+            )
+        )

@@ -3,7 +3,6 @@
 from typing import ClassVar
 
 from django.db import models
-from django.utils import timezone
 
 
 class NotificationKind(models.TextChoices):
@@ -36,16 +35,16 @@ class Notification(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Last time a send task was queued; the sweeper re-queues unsent ones long past it.
-    queued_at = models.DateTimeField(default=timezone.now)
+    # Last change or re-drive: the recovery sweeper re-queues unsent ones long past it.
+    updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
         indexes: ClassVar = [
             models.Index(
-                fields=["queued_at"],
-                condition=models.Q(status="pending"),
+                fields=["updated_at"],
+                condition=models.Q(status__in=["pending", "failed"]),
                 name="notification_unsent",
             )
         ]

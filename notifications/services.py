@@ -1,7 +1,7 @@
 """Notifications' writes: queue a message once per (kind, subject), and send it once."""
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
 
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from config import task_names
 from config.telemetry import current_trace_id
+from notifications import selectors
 from notifications.models import Notification, NotificationStatus
 from outbox import services as outbox
 
@@ -58,29 +59,35 @@ def send_notification(notification_id: int) -> str:
         notification.status = NotificationStatus.SENT
         notification.sent_at = timezone.now()
         notification.last_error = ""
-        notification.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+        notification.save(
+            update_fields=["status", "sent_at", "attempts", "last_error", "updated_at"]
+        )
     return notification.status
 
 
-def redrive_unsent(older_than: timedelta, limit: int = 1000) -> int:
-    """Queue the send again for pending notifications whose task was lost (broker wiped)."""
-    cutoff = timezone.now() - older_than
-    ids = list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, queued_at__lt=cutoff)
-        .order_by("queued_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for notification_id in ids:
+def redrive_unsent(notification_ids: Sequence[int]) -> int:
+    """Queue the send again for notifications still unsent (task lost, or retries ran out).
+
+    A failed one goes back to pending for a new round of retries: an SMTP outage longer
+    than one round still ends with the email sent, once.
+    """
+    count = 0
+    for notification_id in notification_ids:
         with transaction.atomic():
-            Notification.objects.filter(pk=notification_id).update(queued_at=timezone.now())
-            outbox.enqueue(task_names.SEND_NOTIFICATION, notification_id)
-    return len(ids)
+            touched = Notification.objects.filter(
+                pk=notification_id, status__in=selectors.UNSENT
+            ).update(status=NotificationStatus.PENDING, updated_at=timezone.now())
+            if touched:
+                outbox.enqueue(task_names.SEND_NOTIFICATION, notification_id)
+                count += 1
+    return count
 
 
 def record_send_failure(notification_id: int, error: BaseException, *, final: bool) -> None:
     """Count a failed attempt; after the last retry the notification is marked failed."""
     Notification.objects.filter(pk=notification_id).exclude(status=NotificationStatus.SENT).update(
         last_error=type(error).__name__,
+        updated_at=timezone.now(),
         **({"status": NotificationStatus.FAILED} if final else {}),
     )
 

@@ -20,6 +20,7 @@ class OutboxMessage(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     publish_attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         # The table predates this app (it began in payments); keeping its name lets a

@@ -1,6 +1,7 @@
 """Reads of the outbox: how much committed work the broker has not been given yet."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
@@ -16,6 +17,11 @@ class OutboxLag:
 
 def unpublished() -> QuerySet[OutboxMessage]:
     return OutboxMessage.objects.filter(published_at__isnull=True)
+
+
+def unpublished_since(older_than: timedelta) -> QuerySet[OutboxMessage]:
+    """Rows still waiting for the broker with no publish attempt for `older_than`."""
+    return unpublished().filter(updated_at__lt=timezone.now() - older_than).order_by("updated_at")
 
 
 def outbox_lag() -> OutboxLag:

@@ -1,9 +1,12 @@
 """The transactional outbox: tasks are written with the data, published after commit."""
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract, inject
@@ -46,13 +49,16 @@ def publish(message: OutboxMessage) -> bool:
     except Exception as error:  # kombu raises many kinds; any of them means "not sent"
         logger.warning("outbox publish failed for %s: %s", message.id, type(error).__name__)
         OutboxMessage.objects.filter(id=message.id).update(
-            publish_attempts=message.publish_attempts + 1, last_error=type(error).__name__
+            publish_attempts=message.publish_attempts + 1,
+            last_error=type(error).__name__,
+            updated_at=timezone.now(),
         )
         return False
     finally:
         otel_context.detach(token)
+    now = timezone.now()
     OutboxMessage.objects.filter(id=message.id).update(
-        published_at=timezone.now(), publish_attempts=message.publish_attempts + 1
+        published_at=now, publish_attempts=message.publish_attempts + 1, updated_at=now
     )
     return True
 
@@ -60,15 +66,24 @@ def publish(message: OutboxMessage) -> bool:
 def relay_unpublished(grace_seconds: float, batch_size: int = 500) -> int:
     """Publish rows the fast path missed (process died after COMMIT, broker was down)."""
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    return _publish_waiting(
+        OutboxMessage.objects.filter(published_at__isnull=True, created_at__lt=cutoff),
+        batch_size,
+    )
+
+
+def publish_rows(ids: Sequence[Any]) -> int:
+    """Publish these rows if they are still waiting (the recovery sweeper's re-drive)."""
+    return _publish_waiting(
+        OutboxMessage.objects.filter(pk__in=list(ids), published_at__isnull=True), len(ids)
+    )
+
+
+def _publish_waiting(rows: QuerySet[OutboxMessage], batch_size: int) -> int:
     published = 0
     with transaction.atomic():
         # skip_locked: two relays running at once share the work instead of doubling it.
-        pending = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, created_at__lt=cutoff)
-            .order_by("created_at")[:batch_size]
-        )
-        for message in pending:
+        for message in rows.select_for_update(skip_locked=True).order_by("created_at")[:batch_size]:
             if not publish(message):
                 break  # the broker is down; the next tick tries again
             published += 1

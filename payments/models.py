@@ -55,6 +55,10 @@ class Payment(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     # When the PaymentIntent was created: Stripe forgets idempotency keys 24 h later.
     intent_created_at = models.DateTimeField(null=True, blank=True)
+    # Runs of the charge task so far: every run after the first looks at the gateway first.
+    charge_attempts = models.PositiveIntegerField(default=0)
+    # Bumped after a gateway 5xx, which the gateway replays for that key's lifetime.
+    key_generation = models.PositiveSmallIntegerField(default=0)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
@@ -108,6 +112,9 @@ class IdempotencyRecord(models.Model):
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE)
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
+    # Names the request holding the claim, so a request that lost it to a takeover can
+    # never delete or complete the new holder's record.
+    lock_token = models.UUIDField(default=uuid.uuid4)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.BinaryField(null=True, blank=True)
     locked_at = models.DateTimeField()
@@ -138,6 +145,8 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     # The API's Idempotency-Key, or the admin form's one-time key: one refund per key.
     idempotency_key = models.CharField(max_length=255)
+    # SHA-256 of the API request; answers a retry after its idempotency record expired.
+    request_fingerprint = models.CharField(max_length=64, blank=True)
     amount = models.BigIntegerField()
     reason = models.CharField(max_length=32, blank=True)
     status = models.CharField(
@@ -147,6 +156,9 @@ class Refund(models.Model):
     failure_reason = models.CharField(max_length=500, blank=True)
     requested_by = models.CharField(max_length=100)
     trace_id = models.CharField(max_length=32, blank=True)
+    # Runs of the refund task; every run after the first looks at the gateway first.
+    attempts = models.PositiveIntegerField(default=0)
+    key_generation = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -191,9 +203,72 @@ class StripeEvent(models.Model):
     )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Last change or re-drive: the recovery sweeper re-queues rows left `received`.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering: ClassVar = ["-received_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["updated_at"], condition=Q(status="received"), name="stripe_event_unapplied"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.event_type}"
+
+
+class ReconciliationPhase(models.TextChoices):
+    INTENTS = "intents"
+    REFUNDS = "refunds"
+    # Paid here, but absent from the gateway's list of intents.
+    LOCAL_PAYMENTS = "local_payments"
+    DONE = "done"
+
+
+class ReconciliationRun(models.Model):
+    """One walk over the gateway's recent objects, done in chunks that each resume at `cursor`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    since = models.DateTimeField(help_text="Objects created since then are compared.")
+    fix = models.BooleanField(default=False)
+    actor = models.CharField(max_length=100)
+    phase = models.CharField(
+        max_length=16, choices=ReconciliationPhase.choices, default=ReconciliationPhase.INTENTS
+    )
+    # Where the next chunk starts: the gateway's last object id, or the last payment id.
+    cursor = models.CharField(max_length=255, blank=True)
+    intents_checked = models.PositiveIntegerField(default=0)
+    refunds_checked = models.PositiveIntegerField(default=0)
+    payments_checked = models.PositiveIntegerField(default=0)
+    mismatches_found = models.PositiveIntegerField(default=0)
+    mismatches_fixed = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-started_at"]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["updated_at"],
+                condition=~Q(phase="done"),
+                name="reconciliation_run_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {self.phase}"
+
+
+class ReconciliationSeenIntent(models.Model):
+    """An intent the gateway listed during a run: what the local-payments phase checks against."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="seen")
+    intent_id = models.CharField(max_length=255)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["run", "intent_id"])]
+
+    def __str__(self) -> str:
+        return self.intent_id

@@ -1,17 +1,30 @@
 """Payments' reads: every query the services, views, admin and commands share."""
 
+import contextlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Model, QuerySet, Sum
+from django.db.models import Exists, Model, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from payments import transitions
 from payments.api_keys import hash_api_key
 from payments.exceptions import PaymentNotFound
-from payments.models import ApiClient, Payment, Refund, RefundStatus
+from payments.gateways.base import IntentResult
+from payments.models import (
+    ApiClient,
+    Payment,
+    ReconciliationPhase,
+    ReconciliationRun,
+    ReconciliationSeenIntent,
+    Refund,
+    RefundStatus,
+    StripeEvent,
+    StripeEventStatus,
+)
 
 # The keys our own ids travel under in a gateway object's metadata.
 PAYMENT_ID_METADATA_KEY = "payment_id"
@@ -39,6 +52,14 @@ def payment_of_client(client: ApiClient, payment_id: str) -> Payment:
         raise PaymentNotFound(f"no payment {payment_id!r}") from missing
 
 
+def payment_by_idempotency_key(client: ApiClient, key: str) -> Payment | None:
+    return Payment.objects.filter(client=client, idempotency_key=key).first()
+
+
+def refund_by_idempotency_key(payment: Payment, key: str) -> Refund | None:
+    return Refund.objects.filter(payment=payment, idempotency_key=key).first()
+
+
 def stalled_payments(older_than: timedelta | None = None) -> QuerySet[Payment]:
     """Payments whose charge is still owed and that nothing touched for `older_than`.
 
@@ -50,6 +71,34 @@ def stalled_payments(older_than: timedelta | None = None) -> QuerySet[Payment]:
     return Payment.objects.filter(
         status__in=transitions.CHARGE_OWED, updated_at__lt=timezone.now() - older_than
     ).order_by("updated_at")
+
+
+def stalled_refunds(older_than: timedelta) -> QuerySet[Refund]:
+    """Refunds still pending that nothing touched for `older_than`."""
+    return Refund.objects.filter(
+        status=RefundStatus.PENDING, updated_at__lt=timezone.now() - older_than
+    ).order_by("updated_at")
+
+
+def unapplied_events(older_than: timedelta) -> QuerySet[StripeEvent]:
+    """Inbox events stored but not applied, untouched for `older_than`."""
+    return StripeEvent.objects.filter(
+        status=StripeEventStatus.RECEIVED, updated_at__lt=timezone.now() - older_than
+    ).order_by("updated_at")
+
+
+def pending_refunds(*, since: datetime | None = None) -> QuerySet[Refund]:
+    refunds = Refund.objects.filter(status=RefundStatus.PENDING)
+    if since is not None:
+        refunds = refunds.filter(created_at__gte=since)
+    return refunds.order_by("created_at")
+
+
+def received_events(*, since: datetime | None = None) -> QuerySet[StripeEvent]:
+    events = StripeEvent.objects.filter(status=StripeEventStatus.RECEIVED)
+    if since is not None:
+        events = events.filter(received_at__gte=since)
+    return events.order_by("received_at")
 
 
 def unfinished_payments(*, since: datetime | None = None) -> QuerySet[Payment]:
@@ -67,6 +116,15 @@ def paid_payments_with_intent(*, since: datetime | None = None) -> QuerySet[Paym
     return paid
 
 
+def open_reconciliation_runs() -> QuerySet[ReconciliationRun]:
+    return ReconciliationRun.objects.exclude(phase=ReconciliationPhase.DONE)
+
+
+def stalled_reconciliation_runs(older_than: timedelta) -> QuerySet[ReconciliationRun]:
+    """Runs not done whose last chunk committed longer ago than `older_than`."""
+    return open_reconciliation_runs().filter(updated_at__lt=timezone.now() - older_than)
+
+
 def payment_for_intent(intent_id: str, metadata: dict[str, str]) -> Payment | None:
     """Our payment for a gateway intent: by its stored id, else by the payment id we sent.
 
@@ -78,6 +136,56 @@ def payment_for_intent(intent_id: str, metadata: dict[str, str]) -> Payment | No
         "stripe_payment_intent_id",
         intent_id,
         metadata.get(PAYMENT_ID_METADATA_KEY, ""),
+    )
+
+
+def payments_for_intents(intents: list[IntentResult]) -> dict[str, Payment]:
+    """`payment_for_intent` for a whole page at once: intent id → payment, where one exists."""
+    found = {
+        payment.stripe_payment_intent_id: payment
+        for payment in Payment.objects.filter(
+            stripe_payment_intent_id__in=[intent.intent_id for intent in intents]
+        )
+    }
+    by_our_id: dict[uuid.UUID, str] = {}
+    for intent in intents:
+        if intent.intent_id not in found:
+            with contextlib.suppress(ValueError):
+                by_our_id[uuid.UUID(intent.metadata.get(PAYMENT_ID_METADATA_KEY, ""))] = (
+                    intent.intent_id
+                )
+    for payment in Payment.objects.filter(pk__in=by_our_id, stripe_payment_intent_id=""):
+        found[by_our_id[payment.pk]] = payment
+    return found
+
+
+@dataclass(frozen=True)
+class LocalPaymentsChunk:
+    # Paid here, but the gateway did not list their intent: (payment id, intent id, status).
+    missing: list[tuple[str, str, str]]
+    scanned: int
+    # The last payment id looked at; "" once the window is exhausted.
+    cursor: str
+
+
+def paid_payments_missing_from_run(
+    run: ReconciliationRun, *, after: str, limit: int
+) -> LocalPaymentsChunk:
+    """The next `limit` paid payments of the run's window, by id, and which were not listed."""
+    seen = ReconciliationSeenIntent.objects.filter(
+        run=run, intent_id=OuterRef("stripe_payment_intent_id")
+    )
+    rows = list(
+        paid_payments_with_intent(since=run.since)
+        .filter(created_at__lt=run.started_at, pk__gt=after or uuid.UUID(int=0))
+        .annotate(listed=Exists(seen))
+        .order_by("pk")
+        .values_list("pk", "stripe_payment_intent_id", "status", "listed")[:limit]
+    )
+    return LocalPaymentsChunk(
+        missing=[(str(pk), intent, status) for pk, intent, status, listed in rows if not listed],
+        scanned=len(rows),
+        cursor=str(rows[-1][0]) if len(rows) == limit else "",
     )
 
 

@@ -8,8 +8,14 @@ from payments.services.charges import PaymentRequest, accept_payment, charge_pay
 from payments.services.inbox import process_event, receive_event
 from payments.services.operations import mark_failed, reconcile_payment_now, retry_charge_now
 from payments.services.outcomes import ChargeOutcome, correct_to_succeeded, record_charge_outcome
-from payments.services.reconciliation import check_payment, log_report, reconcile
-from payments.services.recovery import recover_stalled_payments, redrive_payments
+from payments.services.reconciliation import check_payment, log_report
+from payments.services.reconciliation_runs import reconcile, run_chunk, start_scheduled_run
+from payments.services.recovery import (
+    recover_stalled_payments,
+    redrive_events,
+    redrive_payments,
+    redrive_refunds,
+)
 from payments.services.refunds import (
     REFUND_REASONS,
     execute_refund,
@@ -36,8 +42,12 @@ __all__ = [
     "record_charge_outcome",
     "record_refund_result",
     "recover_stalled_payments",
+    "redrive_events",
     "redrive_payments",
+    "redrive_refunds",
     "request_refund",
     "retry_charge_now",
     "rotate_api_key",
+    "run_chunk",
+    "start_scheduled_run",
 ]

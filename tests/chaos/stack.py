@@ -4,7 +4,7 @@ import os
 import signal
 import subprocess
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,9 @@ class ChaosStack:
     def kill_pool_child(self, name: str) -> None:
         children = self.pool_children(name)
         if children:
-            os.kill(children[0], signal.SIGKILL)
+            # The child may have exited (recycled) since it was listed.
+            with suppress(ProcessLookupError):
+                os.kill(children[0], signal.SIGKILL)
 
     def kill_worker(self, name: str) -> None:
         """kill -9 the worker and its pool children at once."""

@@ -74,22 +74,32 @@ def test_a_failed_attempt_is_recorded_and_the_last_one_marks_it_failed(db):
     assert notification.status == "failed"
 
 
-def test_unsent_notifications_whose_task_was_lost_are_queued_again(db):
+def test_unsent_and_failed_notifications_are_queued_again_by_the_sweeper(db, settings):
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from outbox import recovery
+
+    settings.STALLED_NOTIFICATION_SECONDS = 600
     lost = queue_receipt()
+    failed = services.queue_notification(
+        kind=NotificationKind.RECEIPT, subject="payment:p-3", recipient="c@example.com", context={}
+    )
     sent = services.queue_notification(
         kind=NotificationKind.RECEIPT, subject="payment:p-2", recipient="b@example.com", context={}
     )
+    Notification.objects.filter(pk=failed.pk).update(status=NotificationStatus.FAILED)
     Notification.objects.filter(pk=sent.pk).update(status=NotificationStatus.SENT)
-    Notification.objects.update(queued_at=timezone.now() - timedelta(minutes=20))
+    Notification.objects.update(updated_at=timezone.now() - timedelta(minutes=20))
 
-    assert services.redrive_unsent(timedelta(minutes=10)) == 1
-    assert services.redrive_unsent(timedelta(minutes=10)) == 0  # re-queued counts as fresh
+    assert recovery.recover_stuck_work()["notification"] == 2
+    assert recovery.recover_stuck_work()["notification"] == 0  # re-queued counts as fresh
 
-    jobs = OutboxMessage.objects.filter(
-        task_name="notifications.send_notification", args=[str(lost.pk)]
-    )
-    assert jobs.count() == 2
+    failed.refresh_from_db()
+    assert failed.status == NotificationStatus.PENDING  # a new round of retries
+    for notification, jobs in ((lost, 2), (failed, 2), (sent, 1)):
+        queued = OutboxMessage.objects.filter(
+            task_name="notifications.send_notification", args=[str(notification.pk)]
+        )
+        assert queued.count() == jobs

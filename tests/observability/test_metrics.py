@@ -96,7 +96,9 @@ def test_the_monitor_sees_the_worker_and_its_queues(observed_stack):
             assert scrape.value("celery_queue_length", queue_name=queue) == 0
         assert scrape.has("celery_broker_memory_used_bytes")
         assert scrape.has("payments_outbox_lag_seconds")
-        assert scrape.has("payments_stalled")
+        for kind in ("payment", "refund", "webhook_event", "notification", "outbox"):
+            assert scrape.value("payments_work_stuck", kind=kind) == 0
+        assert scrape.value("payments_notifications_failed") == 0
 
     eventually(seen)
 

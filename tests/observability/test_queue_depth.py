@@ -75,11 +75,11 @@ def _known_state() -> None:
     """One stalled payment, one outbox row owed for 10 minutes, 3 successes and 1 failure."""
     long_ago = timezone.now() - timedelta(minutes=10)
     stalled = PaymentFactory(status="processing")
-    # Well past STALLED_PAYMENT_SECONDS (600 s).
+    # Well past STALLED_PAYMENT_SECONDS (900 s).
     Payment.objects.filter(pk=stalled.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
     PaymentFactory(status="succeeded")  # finished: never stalled
     row = OutboxMessage.objects.create(task_name="payments.charge_payment", args=["x"])
-    OutboxMessage.objects.filter(pk=row.pk).update(created_at=long_ago)
+    OutboxMessage.objects.filter(pk=row.pk).update(created_at=long_ago, updated_at=long_ago)
     for index, status in enumerate(["SUCCESS", "SUCCESS", "SUCCESS", "FAILURE"]):
         TaskResult.objects.create(task_id=f"known-{index}", status=status)
     every_5s = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.SECONDS)
@@ -120,7 +120,14 @@ def test_queue_status_shows_the_known_state(idle_broker, db):
         "",
         "tasks, last 5 min: 3 succeeded, 1 failed (25.0% failure rate)",
         "outbox: 1 unpublished, oldest 10.0m",
-        "stalled payments (no update for 600s): 1",
+        "stuck work (no progress past its threshold; the recovery sweeper re-drives it):",
+        "  notification             0   after 15.0m",
+        "  outbox                   1   after 60.0s",
+        "  payment                  1   after 15.0m",
+        "  reconciliation_run       0   after 10.0m",
+        "  refund                   0   after 15.0m",
+        "  webhook_event            0   after 15.0m",
+        "failed notifications (retried by the sweeper): 0",
         "beat: leader NONE: no beat holds the lock",
         "  relay-outbox                          last run 5.0m ago",
     ]

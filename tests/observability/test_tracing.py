@@ -33,13 +33,14 @@ def test_the_trace_id_reaches_the_client_every_row_and_the_logs(observed_stack, 
     assert {event.trace_id for event in payment.events.all()} == {trace_id}
     assert payment.events.count() == 3
     assert notification.trace_id == trace_id
-    worker_records = [
-        json.loads(line)
-        for line in (observed_stack.directory / "observed.log").read_text().splitlines()
-        if line.startswith("{")
-    ]
-    assert all({"trace_id", "span_id"} <= record.keys() for record in worker_records)
-    assert any(record["trace_id"] == trace_id for record in worker_records)
+
+    def worker_records() -> list[dict]:
+        log = (observed_stack.directory / "observed.log").read_text()
+        return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+    # The worker logs "succeeded" after the task's last write: wait for the line itself.
+    wait_for(lambda: any(record["trace_id"] == trace_id for record in worker_records()))
+    assert all({"trace_id", "span_id"} <= record.keys() for record in worker_records())
     spans = [s for s in observed_stack.spans() if s["context"]["trace_id"] == f"0x{trace_id}"]
     stripe_spans = [s for s in spans if s["name"].startswith("stripe.payment_intents")]
     assert {s["attributes"]["payment.id"] for s in stripe_spans} == {payment_id}

@@ -30,7 +30,6 @@ class Command(BaseCommand):
         monitor = Monitor(
             app,
             probe=probe,
-            stalled_after_seconds=settings.STALLED_PAYMENT_SECONDS,
             refresh_seconds=options["refresh"],
         )
         with contextlib.suppress(KeyboardInterrupt):

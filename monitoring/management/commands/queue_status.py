@@ -34,18 +34,15 @@ class Command(BaseCommand):
             management_url=settings.RABBITMQ_MANAGEMENT_URL,
         )
         listener = snapshot.WorkerListener(app, broker_url)
-        stalled_after = settings.STALLED_PAYMENT_SECONDS
         if not options["watch"]:
             listener.listen(options["listen"])
-            status = snapshot.take(app, broker_url, probe, listener, stalled_after=stalled_after)
+            status = snapshot.take(app, broker_url, probe, listener)
             self.stdout.write(snapshot.render(status), ending="")
             return
         listener.listen_in_background()
         try:
             while True:
-                status = snapshot.take(
-                    app, broker_url, probe, listener, stalled_after=stalled_after
-                )
+                status = snapshot.take(app, broker_url, probe, listener)
                 self.stdout.write(CLEAR_SCREEN + snapshot.render(status), ending="")
                 self.stdout.flush()
                 time.sleep(options["interval"])
