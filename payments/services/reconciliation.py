@@ -3,9 +3,7 @@
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
 from payments import selectors, transitions
@@ -55,43 +53,38 @@ class Report:
     payments_checked: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
 
+    def merge(self, other: "Report") -> None:
+        self.intents_checked += other.intents_checked
+        self.refunds_checked += other.refunds_checked
+        self.payments_checked += other.payments_checked
+        self.mismatches += other.mismatches
+
     def counts(self) -> dict[str, tuple[int, int]]:
         found = Counter(m.kind.value for m in self.mismatches)
         fixed = Counter(m.kind.value for m in self.mismatches if m.fixed)
         return {kind: (found[kind], fixed[kind]) for kind in sorted(found)}
 
 
-Progress = Callable[[int], object]
-
-
-def reconcile(
-    gateway: PaymentGateway,
-    *,
-    since: datetime | None,
-    fix: bool,
-    actor: str = transitions.RECONCILIATION_ACTOR,
-    progress: Progress | None = None,
-) -> Report:
-    """Walk Stripe's PaymentIntents and Refunds created since `since` and compare each."""
-    report = Report()
-    created_since = int(since.timestamp()) if since else None
-    seen_intents: set[str] = set()
-    for intent in gateway.list_intents(created_since=created_since):
-        seen_intents.add(intent.intent_id)
+def check_intents(report: Report, intents: list[IntentResult], *, fix: bool, actor: str) -> None:
+    """Compare one page of gateway intents with our payments (two queries for the page)."""
+    payments = selectors.payments_for_intents(intents)
+    for intent in intents:
         report.intents_checked += 1
-        payment = selectors.payment_for_intent(intent.intent_id, intent.metadata)
-        _check_intent(report, intent, payment, fix=fix, actor=actor)
-        if progress:
-            progress(1)
-    for stripe_refund in gateway.list_refunds(created_since=created_since):
+        _check_intent(report, intent, payments.get(intent.intent_id), fix=fix, actor=actor)
+
+
+def check_refunds(report: Report, page: list[RefundResult], *, fix: bool, actor: str) -> None:
+    for gateway_refund in page:
         report.refunds_checked += 1
-        _check_refund(report, stripe_refund, fix=fix, actor=actor)
-        if progress:
-            progress(1)
-    _check_local_payments(report, since, seen_intents)
-    if progress:
-        progress(0)
-    return report
+        _check_refund(report, gateway_refund, fix=fix, actor=actor)
+
+
+def check_local_payments(report: Report, missing: list[tuple[str, str, str]]) -> None:
+    """Paid here, absent from the gateway's list: (payment id, intent id, status) each."""
+    for payment_id, intent_id, status in missing:
+        report.mismatches.append(
+            Mismatch(MismatchKind.MISSING_AT_STRIPE, payment_id, intent_id, status, "—")
+        )
 
 
 def check_payment(
@@ -235,19 +228,6 @@ def _compare_refund(stripe_refund: RefundResult, local: Refund | None) -> Mismat
             MismatchKind.REFUND_DIFFERS, payment_id, stripe_refund.refund_id, here, there
         )
     return None
-
-
-def _check_local_payments(report: Report, since: datetime | None, seen: set[str]) -> None:
-    """Paid here but absent from Stripe's list: the intents were created after the payment row."""
-    paid = selectors.paid_payments_with_intent(since=since)
-    for payment_id, intent_id, status in paid.values_list(
-        "pk", "stripe_payment_intent_id", "status"
-    ).iterator():
-        report.payments_checked += 1
-        if intent_id not in seen:
-            report.mismatches.append(
-                Mismatch(MismatchKind.MISSING_AT_STRIPE, str(payment_id), intent_id, status, "—")
-            )
 
 
 def log_report(report: Report) -> None:

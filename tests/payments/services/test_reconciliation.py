@@ -9,13 +9,14 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from notifications.models import Notification
+from outbox.models import OutboxMessage
 from payments import services
 from payments.gateways.base import CreateIntent, CreateRefund
 from payments.gateways.stripe import StripeGateway
 from payments.gateways.stripe import gateway as stripe_gateway
 from payments.management.commands import payments_reconcile
-from payments.models import Payment, Refund
-from payments.services import reconciliation, refunds
+from payments.models import Payment, ReconciliationRun, ReconciliationSeenIntent, Refund
+from payments.services import reconciliation, reconciliation_runs, refunds
 from payments.services.reconciliation import MismatchKind
 from tests import processes
 from tests.factories import PaymentFactory
@@ -74,7 +75,7 @@ def test_a_report_finds_the_mismatch_and_changes_nothing(paid_at_stripe_failed_h
     payment = paid_at_stripe_failed_here
     events_before = payment.events.count()
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=False)
+    report = services.reconcile(gateway, since=since(), fix=False)
 
     assert [(m.kind, m.payment_id, m.here, m.at_stripe, m.fixed) for m in report.mismatches] == [
         (MismatchKind.PAID_AT_STRIPE_NOT_HERE, str(payment.id), "failed", "succeeded", False)
@@ -88,8 +89,8 @@ def test_a_report_finds_the_mismatch_and_changes_nothing(paid_at_stripe_failed_h
 def test_fix_corrects_it_with_an_audited_event_and_a_receipt(paid_at_stripe_failed_here, gateway):
     payment = paid_at_stripe_failed_here
 
-    first = reconciliation.reconcile(gateway, since=since(), fix=True)
-    second = reconciliation.reconcile(gateway, since=since(), fix=True)
+    first = services.reconcile(gateway, since=since(), fix=True)
+    second = services.reconcile(gateway, since=since(), fix=True)
 
     assert [(m.kind, m.fixed, m.note) for m in first.mismatches] == [
         (MismatchKind.PAID_AT_STRIPE_NOT_HERE, True, "now succeeded")
@@ -115,7 +116,7 @@ def test_a_payment_stuck_behind_stripe_moves_forward(db, gateway, fake_url):
     assert payment.status == "requires_action"
     force(fake_url, payment.stripe_payment_intent_id, "canceled")
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=True)
+    report = services.reconcile(gateway, since=since(), fix=True)
 
     assert [(m.kind, m.fixed) for m in report.mismatches] == [(MismatchKind.BEHIND_STRIPE, True)]
     payment.refresh_from_db()
@@ -135,7 +136,7 @@ def test_paid_here_but_not_at_stripe_is_reported_never_fixed(db, gateway, fake_u
         status="succeeded"
     )
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=True)
+    report = services.reconcile(gateway, since=since(), fix=True)
 
     assert sorted((m.kind.value, m.fixed) for m in report.mismatches) == [
         ("amount_differs", False),
@@ -156,7 +157,7 @@ def test_missing_on_either_side_is_reported(db, gateway):
     )
     ghost = PaymentFactory(status="succeeded", stripe_payment_intent_id="pi_never_at_stripe")
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=True)
+    report = services.reconcile(gateway, since=since(), fix=True)
 
     assert sorted((m.kind.value, m.stripe_id, m.fixed) for m in report.mismatches) == [
         ("missing_at_stripe", "pi_never_at_stripe", False),
@@ -180,7 +181,7 @@ def test_a_refund_settled_at_stripe_but_pending_here_is_settled(db, gateway):
         )
     )
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=True)
+    report = services.reconcile(gateway, since=since(), fix=True)
 
     assert [(m.kind, m.fixed) for m in report.mismatches] == [
         (MismatchKind.REFUND_BEHIND_STRIPE, True)
@@ -195,7 +196,7 @@ def test_a_refund_made_in_stripes_dashboard_is_reported(db, gateway):
     payment = charged(gateway)
     gateway._client.v1.refunds.create(params={"payment_intent": payment.stripe_payment_intent_id})
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=True)
+    report = services.reconcile(gateway, since=since(), fix=True)
 
     assert [(m.kind, m.fixed) for m in report.mismatches] == [
         (MismatchKind.REFUND_MISSING_LOCALLY, False)
@@ -244,7 +245,7 @@ def test_every_page_of_stripes_lists_is_read(db, gateway, monkeypatch):
     monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)
     payments = [charged(gateway) for _ in range(5)]
 
-    report = reconciliation.reconcile(gateway, since=since(), fix=False)
+    report = services.reconcile(gateway, since=since(), fix=False)
 
     assert (report.intents_checked, report.payments_checked, report.mismatches) == (5, 5, [])
     assert len({p.stripe_payment_intent_id for p in payments}) == 5
@@ -256,3 +257,65 @@ def test_a_paid_payment_stripe_never_saw_is_reported_by_the_single_payment_check
     found = reconciliation.check_payment(payment.pk, gateway, actor="staff:ops")
 
     assert [(m.kind, m.fixed) for m in found] == [(MismatchKind.MISSING_AT_STRIPE, False)]
+
+
+def chunk_jobs(run) -> int:
+    return OutboxMessage.objects.filter(
+        task_name="payments.reconcile_chunk", args=[str(run.pk)]
+    ).count()
+
+
+def test_a_run_walks_in_bounded_chunks_each_resuming_at_its_cursor(db, gateway, monkeypatch):
+    monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)
+    for _ in range(5):
+        charged(gateway)
+    run = reconciliation_runs.start_run(since=since(), fix=False)
+
+    chunks = []
+    while run.phase != "done":
+        report = services.run_chunk(run.pk, gateway, queue_next=True, pages=1)
+        chunks.append((report.intents_checked, report.refunds_checked, report.payments_checked))
+        run.refresh_from_db()
+
+    # One page of at most two intents per chunk, then the (empty) refunds, then our payments.
+    assert chunks == [(2, 0, 0), (2, 0, 0), (1, 0, 0), (0, 0, 0), (0, 0, 5)]
+    assert (run.intents_checked, run.payments_checked, run.mismatches_found) == (5, 5, 0)
+    assert run.finished_at is not None
+    assert chunk_jobs(run) == len(chunks) - 1  # each chunk queued the next, the last none
+    assert not ReconciliationSeenIntent.objects.filter(run=run).exists()
+
+
+def test_a_chunk_delivered_twice_is_counted_once(db, gateway, monkeypatch):
+    monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)
+    for _ in range(3):
+        charged(gateway)
+    run = reconciliation_runs.start_run(since=since(), fix=False)
+    stale = ReconciliationRun.objects.get(pk=run.pk)
+
+    services.run_chunk(run.pk, gateway, queue_next=True, pages=1)
+    # The same message again: it compares the same page and keeps nothing.
+    ReconciliationRun.objects.filter(pk=run.pk).update(phase=stale.phase)
+    duplicate = reconciliation_runs.run_chunk(run.pk, gateway, queue_next=True, pages=1)
+
+    run.refresh_from_db()
+    assert run.intents_checked == 2 + duplicate.intents_checked
+
+
+def test_a_run_whose_chunk_message_was_lost_is_re_driven(db, settings):
+    from outbox import recovery
+
+    settings.STALLED_RECONCILIATION_SECONDS = 600
+    run = reconciliation_runs.start_run(since=since(), fix=False)
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=15)
+    )
+
+    assert recovery.recover_stuck_work()["reconciliation_run"] == 1
+    assert chunk_jobs(run) == 1
+
+
+def test_beat_does_not_start_a_run_while_one_is_making_progress(db):
+    first = services.start_scheduled_run(since=since(), fix=True)
+
+    assert services.start_scheduled_run(since=since(), fix=True) is None
+    assert first is not None and chunk_jobs(first) == 1
