@@ -49,9 +49,10 @@ SEARCH_PARAMS = frozenset({"expand", "limit", "page", "query"})
 
 CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
+# https://docs.stripe.com/api/payment_intents/cancel allows `processing` only "in rare cases",
+# for some asynchronous payment methods; a card payment that is processing cannot be canceled.
 CANCELABLE = (
     "requires_payment_method", "requires_capture", "requires_confirmation", "requires_action",
-    "processing",
 )  # fmt: skip
 EXPANDABLE = frozenset({"latest_charge"})
 

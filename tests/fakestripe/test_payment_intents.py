@@ -239,6 +239,26 @@ def test_cancel(stripe_client):
     )
 
 
+@pytest.mark.parametrize("status", ["succeeded", "processing"])
+def test_a_succeeded_or_processing_card_payment_cannot_be_canceled(
+    fake: Fake, stripe_client, status
+):
+    intent = create(stripe_client, payment_method="pm_card_visa")
+    fake.control("POST", f"payment_intents/{intent.id}", {"status": status})
+
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stripe_client.v1.payment_intents.cancel(intent.id)
+
+    assert (raised.value.http_status, raised.value.code) == (400, "payment_intent_unexpected_state")
+    assert raised.value.user_message == (
+        f"You cannot cancel this PaymentIntent because it has a status of {status}. Only a "
+        "PaymentIntent with one of the following statuses may be canceled: "
+        "requires_payment_method, requires_capture, requires_confirmation, requires_action."
+    )
+    assert raised.value.json_body["error"]["payment_intent"]["status"] == status
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == status
+
+
 def test_retrieving_an_unknown_intent_is_404(stripe_client):
     with pytest.raises(stripe.InvalidRequestError) as raised:
         stripe_client.v1.payment_intents.retrieve("pi_missing")
