@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from . import events, payment_intents, refunds
+from . import confirmation, events, payment_intents, refunds
 from .config import ServerConfig
 from .context import DEFAULT_API_VERSION, Handler, RawJson, RequestContext
 from .control import ControlApi
@@ -21,11 +21,12 @@ from .errors import (
     rate_limited,
     unrecognized_url,
 )
-from .faults import Fault, FaultDecision, FaultInjector
+from .faults import SAVED_500S, Fault, FaultDecision, FaultInjector
 from .forms import ParamReader, Params, decode_form
 from .httpwire import Request, Response
 from .idempotency import IdempotencyRecord, fingerprint
 from .ids import hash_api_key, new_id
+from .settlements import Settlement, SettlementTimer
 from .store import PendingDelivery, Store
 from .webhooks import RetrySettings, WebhookDispatcher, WebhookEndpoint
 
@@ -64,11 +65,16 @@ class FakeStripe:
             self.default_retry_settings(), self.store.finish_delivery
         )
         self.webhook_secret = config.webhook_secret or new_id("whsec_", 32)
+        self.settlement_timer = SettlementTimer(self.settle)
         self.control = ControlApi(self)
         self.restore_defaults()
         pending = self.store.replay()
         self.dispatcher.start()
         self.enqueue_deliveries(pending)
+        self.settlement_timer.start()
+        # Settlements the journal holds were due while the fake was down, or are due soon.
+        for settlement in self.store.unsettled.values():
+            self.settlement_timer.schedule(settlement)
 
     def default_retry_settings(self) -> RetrySettings:
         return RetrySettings(
@@ -88,6 +94,7 @@ class FakeStripe:
 
     def close(self) -> None:
         self.dispatcher.stop()
+        self.settlement_timer.stop()
         with self.store.lock:
             self.store.close()
 
@@ -95,6 +102,18 @@ class FakeStripe:
         for delivery in deliveries:
             event = delivery.event
             self.dispatcher.enqueue(event.id, event.type, event.json, delivery.endpoint)
+
+    def settle(self, settlement: Settlement) -> None:
+        """Finish a processing intent or pending refund (on the timer's thread)."""
+        with self.store.lock:
+            if not self.store.finish_settlement(settlement):
+                return
+            if settlement.object_type == "payment_intent":
+                confirmation.settle_processing_intent(self.store, settlement)
+            else:
+                refunds.settle_pending_refund(self.store, settlement)
+            deliveries = self.store.commit()
+        self.enqueue_deliveries(deliveries)
 
     def handle(self, request: Request) -> Outcome:
         if request.path.startswith("/_fake/"):
@@ -128,6 +147,7 @@ class FakeStripe:
             hash_api_key(api_key),
             key,
             request.header("stripe-version") or DEFAULT_API_VERSION,
+            decision.settle_after_seconds if decision.fault is Fault.SAVED_500_PARTIAL else None,
         )
         claim = None
         if key is not None:
@@ -180,16 +200,27 @@ class FakeStripe:
                 crash = api_error()
                 status, store_result, headers = 500, False, crash.headers
                 body = _dumps(crash.body())
+            if store_result and decision.fault in SAVED_500S:
+                # The endpoint ran (the charge or refund is made), then failed: Stripe saves
+                # that 500 against the key and "subsequent requests with the same key return
+                # the same result, including 500 errors" (docs.stripe.com/api/idempotent_requests).
+                saved = api_error(should_retry=False)
+                status, headers, body = 500, saved.headers, _dumps(saved.body())
             if claim is not None:
                 # https://docs.stripe.com/api/idempotent_requests: only results of requests
                 # that began executing are saved; validation failures and 500s can be retried.
                 if store_result:
-                    self.store.idempotency.complete(claim, status, body, context.request_id)
+                    self.store.idempotency.complete(
+                        claim, status, body, context.request_id, headers
+                    )
                     self.store.save_idempotency_record(claim)
                 else:
                     self.store.idempotency.release(claim)
             deliveries = self.store.commit()
+            settlements = self.store.take_new_settlements()
         self.enqueue_deliveries(deliveries)
+        for settlement in settlements:
+            self.settlement_timer.schedule(settlement)
         response = Response(status, body.encode(), _headers(context, headers))
         response.drop = decision.fault is Fault.DROP
         return response
@@ -238,6 +269,7 @@ def _replay(record: IdempotencyRecord, request_id: str) -> Response:
         ("Idempotency-Key", record.key),
         ("Idempotent-Replayed", "true"),
         ("Original-Request", record.request_id),
+        *record.headers,
     ]
     return Response(record.status, record.body.encode(), headers)
 

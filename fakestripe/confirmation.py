@@ -1,5 +1,7 @@
 """Confirming a PaymentIntent: the test card decides success, decline or 3-D Secure."""
 
+import contextlib
+
 from .context import RequestContext
 from .errors import JsonObject, StripeError, unexpected_state
 from .events import emit
@@ -14,6 +16,7 @@ from .payment_methods import (
     SimulatedCard,
     payment_method_object,
 )
+from .settlements import Settlement
 from .store import Store
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -72,8 +75,49 @@ def confirm_intent(
     payment_method = payment_method or intent["payment_method"]
     if payment_method is None:
         raise unexpected_state(MISSING_PAYMENT_METHOD, intent)
-    card = TEST_CARDS[payment_method]
     intent["payment_method"] = payment_method
+    # 3-D Secure is asked for before the card is charged, so only a charge can be left processing.
+    authenticates = TEST_CARDS[payment_method].outcome is Outcome.AUTHENTICATE
+    if context.settle_after_seconds is not None and not authenticates:
+        _leave_processing(store, context, intent, refuse_authentication)
+        return
+    _attempt_payment(store, context, intent, payment_method, refuse_authentication)
+
+
+def settle_processing_intent(store: Store, settlement: Settlement) -> None:
+    """Finish a confirm that stopped at `processing`, as the card would have answered then."""
+    intent = store.payment_intents.get(settlement.object_id)
+    if intent is None or intent["status"] != "processing":
+        return  # moved on meanwhile (the control API forced a status)
+    context = RequestContext.of_settlement(settlement)
+    # A decline raises, but the intent and its payment_failed event already tell it.
+    with contextlib.suppress(StripeError):
+        _attempt_payment(
+            store, context, intent, intent["payment_method"], settlement.refuse_authentication
+        )
+
+
+def _leave_processing(
+    store: Store, context: RequestContext, intent: JsonObject, refuse_authentication: bool
+) -> None:
+    intent.update(status="processing", last_payment_error=None, next_action=None)
+    store.save_payment_intent(intent)
+    emit(store, context, "payment_intent.processing", intent)
+    store.add_settlement(
+        context.settle_later(
+            "payment_intent", intent["id"], refuse_authentication=refuse_authentication
+        )
+    )
+
+
+def _attempt_payment(
+    store: Store,
+    context: RequestContext,
+    intent: JsonObject,
+    payment_method: str,
+    refuse_authentication: bool,
+) -> None:
+    card = TEST_CARDS[payment_method]
     if card.outcome is Outcome.AUTHENTICATE and refuse_authentication:
         decline(store, context, intent, payment_method, card, AUTHENTICATION_REQUIRED)
     if card.outcome is Outcome.AUTHENTICATE:

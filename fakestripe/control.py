@@ -118,6 +118,8 @@ class ControlApi:
                 "idempotency_keys": len(store.idempotency),
                 "webhook_endpoints": len(store.webhook_endpoints),
                 "pending_webhook_deliveries": self.app.dispatcher.pending(),
+                # Processing intents and pending refunds left by saved_error_partial_rate.
+                "unsettled": len(store.unsettled),
             },
         }
 

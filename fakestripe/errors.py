@@ -143,11 +143,17 @@ def rate_limited(retry_after_seconds: int) -> StripeError:
     )
 
 
-def api_error() -> StripeError:
+def api_error(*, should_retry: bool = True) -> StripeError:
+    """Stripe's 500. `Stripe-Should-Retry: false` marks one saved against the idempotency key.
+
+    stripe-python's retry logic (`_should_retry`) expects that header to be false "in most
+    cases when a 500 is returned, since our idempotency framework would typically replay it
+    anyway": a retry with the same key gets the same 500 back.
+    """
     return StripeError(
         500,
         "api_error",
         "Sorry, something went wrong. We've already been notified of the problem, but if "
         "you need any help, you can reach out to support: https://support.stripe.com/",
-        headers=(("Stripe-Should-Retry", "true"),),
+        headers=(("Stripe-Should-Retry", "true" if should_retry else "false"),),
     )

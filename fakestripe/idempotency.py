@@ -3,7 +3,7 @@
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .errors import JsonObject, StripeError, invalid_request
 
@@ -23,6 +23,8 @@ class IdempotencyRecord:
     status: int | None = None
     body: str = ""
     request_id: str = ""
+    # Headers replayed with the body (a saved 500's `Stripe-Should-Retry: false`).
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> JsonObject:
         return asdict(self)
@@ -88,18 +90,27 @@ class IdempotencyRegistry:
         self._records[(scope, key)] = record
         return record, False
 
-    def complete(self, record: IdempotencyRecord, status: int, body: str, request_id: str) -> None:
+    def complete(
+        self,
+        record: IdempotencyRecord,
+        status: int,
+        body: str,
+        request_id: str,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         record.status = status
         record.body = body
         record.request_id = request_id
+        record.headers = list(headers)
 
     def release(self, record: IdempotencyRecord) -> None:
-        """Forget a claim whose request was not stored (validation failure, 500)."""
+        """Forget a claim whose request did not execute (validation failure, 500 up front)."""
         if self._records.get((record.scope, record.key)) is record:
             del self._records[(record.scope, record.key)]
 
     def restore(self, data: JsonObject) -> None:
         record = IdempotencyRecord(**data)
+        record.headers = [(name, value) for name, value in record.headers]  # JSON made them lists
         self._records[(record.scope, record.key)] = record
 
     def purge_expired(self, now: float) -> None:

@@ -9,6 +9,7 @@ from .ids import now
 from .ledger import LedgerEntry
 from .listing import PageRequest
 from .objects import new_refund
+from .settlements import Settlement
 from .store import Store
 
 CREATE_PARAMS = frozenset({"amount", "charge", "expand", "metadata", "payment_intent", "reason"})
@@ -42,32 +43,56 @@ def create_refund(
             param="amount",
         )
     refund = new_refund(charge, amount, reason, metadata)
+    pending = context.settle_after_seconds is not None
+    if pending:
+        refund["status"] = "pending"
     store.save_refund(refund)
+    # A pending refund already counts against the charge, so it cannot be refunded twice.
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount"]
     store.save_charge(charge)
-    intent = store.payment_intents.get(charge["payment_intent"])
+    if pending:
+        store.add_settlement(context.settle_later("refund", refund["id"]))
+    else:
+        _record_refund(store, context, refund)
+    emit(store, context, "refund.created", refund)
+    emit(store, context, "charge.refunded", charge, previous_attributes=previous)
+    return refund
+
+
+def settle_pending_refund(store: Store, settlement: Settlement) -> None:
+    """A pending refund goes through: `succeeded`, into the ledger, with `refund.updated`."""
+    refund = store.refunds.get(settlement.object_id)
+    if refund is None or refund["status"] != "pending":
+        return
+    context = RequestContext.of_settlement(settlement)
+    refund["status"] = "succeeded"
+    store.save_refund(refund)
+    _record_refund(store, context, refund)
+    emit(store, context, "refund.updated", refund, previous_attributes={"status": "pending"})
+
+
+def _record_refund(store: Store, context: RequestContext, refund: JsonObject) -> None:
+    """Money returned: the ledger entry chaos tests sum refunds from."""
+    intent = store.payment_intents.get(refund["payment_intent"])
     store.add_ledger_entry(
         LedgerEntry(
             seq=store.ledger.next_seq(),
             type="refund",
             id=refund["id"],
-            payment_intent=charge["payment_intent"],
-            amount=amount,
-            currency=charge["currency"],
-            metadata=dict(metadata),
+            payment_intent=refund["payment_intent"],
+            amount=refund["amount"],
+            currency=refund["currency"],
+            metadata=dict(refund["metadata"]),
             idempotency_key=context.idempotency_key,
             api_key_hash=context.api_key_hash,
             request_id=context.request_id,
             created=now(),
-            charge=charge["id"],
+            charge=refund["charge"],
             payment_intent_metadata=dict(intent["metadata"]) if intent else {},
         )
     )
-    emit(store, context, "refund.created", refund)
-    emit(store, context, "charge.refunded", charge, previous_attributes=previous)
-    return refund
 
 
 def retrieve_refund(

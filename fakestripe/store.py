@@ -10,6 +10,7 @@ from .idempotency import IdempotencyRecord, IdempotencyRegistry
 from .journal import Journal, encode
 from .ledger import Ledger, LedgerEntry
 from .listing import TimeOrderedIndex
+from .settlements import Settlement
 from .webhooks import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,13 @@ class Store:
         self.ledger = Ledger()
         self.idempotency = IdempotencyRegistry()
         self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
+        # Processing intents and pending refunds still to settle, by object id.
+        self.unsettled: dict[str, Settlement] = {}
         self._journal = Journal(state_path) if state_path is not None else None
         self._dirty: dict[tuple[str, str], JsonObject] = {}
         self._lines: list[str] = []
         self._new_deliveries: list[PendingDelivery] = []
+        self._new_settlements: list[Settlement] = []
 
     # Mutations: each updates memory now and is journaled at commit().
 
@@ -93,6 +97,24 @@ class Store:
     def save_idempotency_record(self, record: IdempotencyRecord) -> None:
         self._append({"kind": "idempotency", "record": record.to_json()})
 
+    def add_settlement(self, settlement: Settlement) -> None:
+        self.unsettled[settlement.object_id] = settlement
+        self._new_settlements.append(settlement)
+        self._append({"kind": "settlement", "settlement": settlement.to_json()})
+
+    def finish_settlement(self, settlement: Settlement) -> bool:
+        """Take a due settlement off the books; False if a reset (or a replay) dropped it."""
+        if self.unsettled.get(settlement.object_id) != settlement:
+            return False
+        del self.unsettled[settlement.object_id]
+        self._append({"kind": "settled", "id": settlement.object_id})
+        return True
+
+    def take_new_settlements(self) -> list[Settlement]:
+        """Settlements added since the last call, for the timer."""
+        settlements, self._new_settlements = self._new_settlements, []
+        return settlements
+
     def save_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None:
         self.webhook_endpoints[endpoint.id] = endpoint
         if not endpoint.from_command_line:
@@ -131,6 +153,7 @@ class Store:
         self.refunds_by_charge.clear()
         self.ledger.clear()
         self.idempotency.clear()
+        self.unsettled.clear()
         self.webhook_endpoints = {
             endpoint.id: endpoint
             for endpoint in self.webhook_endpoints.values()
@@ -139,6 +162,7 @@ class Store:
         self._dirty.clear()
         self._lines.clear()
         self._new_deliveries.clear()
+        self._new_settlements.clear()
         if self._journal is not None:
             self._journal.truncate()
 
@@ -201,6 +225,11 @@ class Store:
             self.ledger.add(LedgerEntry(**record["entry"]))
         elif kind == "idempotency":
             self.idempotency.restore(record["record"])
+        elif kind == "settlement":
+            settlement = Settlement(**record["settlement"])
+            self.unsettled[settlement.object_id] = settlement
+        elif kind == "settled":
+            self.unsettled.pop(record["id"], None)
         elif kind == "webhook_endpoint":
             endpoint = WebhookEndpoint(**record["endpoint"])
             self.webhook_endpoints[endpoint.id] = endpoint

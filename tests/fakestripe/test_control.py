@@ -2,7 +2,9 @@
 
 import hashlib
 
+import pytest
 import requests
+import stripe
 
 from tests.fakestripe.conftest import API_KEY, Fake
 
@@ -141,7 +143,17 @@ def test_reset_forgets_everything(fake: Fake, stripe_client):
             "confirm": True,
         }
     )
-    fake.set_faults(latency_ms=5)
+    fake.set_faults(saved_error_partial_rate=1.0, settle_after_ms=60_000, latency_ms=5)
+    with pytest.raises(stripe.APIError):
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 900,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+    assert fake.control("GET", "health")["counts"]["unsettled"] == 1
 
     fake.control("POST", "reset")
 
@@ -153,6 +165,7 @@ def test_reset_forgets_everything(fake: Fake, stripe_client):
         "idempotency_keys": 0,
         "webhook_endpoints": 0,
         "pending_webhook_deliveries": 0,
+        "unsettled": 0,
     }
     assert fake.control("GET", "faults")["config"]["latency_ms"] == 0
     assert fake.ledger()["charges"] == []
