@@ -92,10 +92,12 @@ class Store:
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         self.ledger.add(entry)
-        self._append({"kind": "ledger", "entry": entry.to_json()})
+        if self._journal is not None:  # building the record costs more than the entry itself
+            self._append({"kind": "ledger", "entry": entry.to_json()})
 
     def save_idempotency_record(self, record: IdempotencyRecord) -> None:
-        self._append({"kind": "idempotency", "record": record.to_json()})
+        if self._journal is not None:
+            self._append({"kind": "idempotency", "record": record.to_json()})
 
     def add_settlement(self, settlement: Settlement) -> None:
         self.unsettled[settlement.object_id] = settlement
