@@ -14,6 +14,7 @@ from .httpwire import Request, Response
 from .ids import new_id, now
 from .objects import new_charge
 from .payment_methods import TEST_CARDS
+from .seeding import SeedPlan, seed_payment_intents
 from .store import PendingDelivery, Store
 from .webhooks import WebhookDispatcher, WebhookEndpoint
 
@@ -76,6 +77,7 @@ class ControlApi:
             ("DELETE", "faults"): self.clear_faults,
             ("GET", "ledger"): self.ledger,
             ("POST", "payment_intents/:id"): self.force_payment_intent,
+            ("POST", "seed"): self.seed,
             ("GET", "webhook_endpoints"): self.list_webhook_endpoints,
             ("POST", "webhook_endpoints"): self.add_webhook_endpoint,
             ("DELETE", "webhook_endpoints"): self.delete_webhook_endpoints,
@@ -201,6 +203,10 @@ class ControlApi:
             emit(store, None, event_type, intent)
         result: JsonObject = intent
         return result
+
+    def seed(self, request: Request, body: JsonObject, _: str | None) -> JsonObject:
+        """Many PaymentIntents in one call, for benchmarks (fakestripe/seeding.py)."""
+        return seed_payment_intents(self.app.store, SeedPlan.from_json(body))
 
     def _capture_by_force(self, intent: JsonObject, emit_events: bool) -> None:
         store = self.app.store

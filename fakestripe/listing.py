@@ -20,7 +20,12 @@ class PageRequest:
 
 
 class TimeOrderedIndex(Generic[T]):
-    """Id → object, remembering insertion order so that lists cost O(log n + page), not O(n)."""
+    """Id → object, kept in `created` order so that lists cost O(log n + page), not O(n).
+
+    Objects normally arrive in time order and are appended. One older than the newest (bulk
+    seeding with past timestamps, its journal replay, a wall clock stepping back) marks the
+    index unsorted; the next read sorts it once, stably, so equal timestamps keep arrival order.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -28,6 +33,7 @@ class TimeOrderedIndex(Generic[T]):
         self._ids: list[str] = []
         self._created: list[int] = []
         self._position: dict[str, int] = {}
+        self._sorted = True
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -43,19 +49,16 @@ class TimeOrderedIndex(Generic[T]):
         is_new = object_id not in self._objects
         self._objects[object_id] = obj
         if is_new:
-            # Bisecting needs non-decreasing timestamps even if the wall clock steps back.
             if self._created and created < self._created[-1]:
-                created = self._created[-1]
+                self._sorted = False
             self._position[object_id] = len(self._ids)
             self._ids.append(object_id)
             self._created.append(created)
         return is_new
 
     def values(self) -> Iterator[T]:
+        self._ensure_sorted()
         return (self._objects[object_id] for object_id in self._ids)
-
-    def position(self, object_id: str) -> int | None:
-        return self._position.get(object_id)
 
     def page(
         self,
@@ -64,6 +67,7 @@ class TimeOrderedIndex(Generic[T]):
         subset: Iterable[str] | None = None,
     ) -> tuple[list[T], bool]:
         """Newest first; `subset` restricts to some ids (an index), `matches` filters further."""
+        self._ensure_sorted()
         low, high = self._created_bounds(request.created)
         backwards = request.ending_before is not None and request.starting_after is None
         if request.starting_after is not None:
@@ -90,6 +94,16 @@ class TimeOrderedIndex(Generic[T]):
             found.reverse()
         return found, has_more
 
+    def _ensure_sorted(self) -> None:
+        """Bisecting on `created` needs the lists in time order."""
+        if self._sorted:
+            return
+        order = sorted(range(len(self._ids)), key=self._created.__getitem__)
+        self._ids = [self._ids[n] for n in order]
+        self._created = [self._created[n] for n in order]
+        self._position = {object_id: n for n, object_id in enumerate(self._ids)}
+        self._sorted = True
+
     def _created_bounds(self, created: CreatedRange | None) -> tuple[int, int]:
         low, high = 0, len(self._ids)
         if created is None:
@@ -115,3 +129,4 @@ class TimeOrderedIndex(Generic[T]):
         self._ids.clear()
         self._created.clear()
         self._position.clear()
+        self._sorted = True
