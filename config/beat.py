@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.db import Error as DjangoDatabaseError
 from django.db import connection
 from django_celery_beat.schedulers import DatabaseScheduler
 
@@ -23,6 +24,8 @@ STANDBY_POLL_SECONDS = 1.0
 def _leader_connection() -> psycopg.Connection[Any]:
     database = settings.DATABASES["default"]
     return psycopg.connect(
+        **_client_keepalives(),
+        options=_server_keepalives(),
         host=database["HOST"] or None,
         port=database["PORT"] or None,
         dbname=database["NAME"],
@@ -33,6 +36,47 @@ def _leader_connection() -> psycopg.Connection[Any]:
         # Shows in pg_stat_activity, so operators (and queue_status) can see the leader.
         application_name=f"{APPLICATION_NAME_PREFIX}@{socket.gethostname()}:{os.getpid()}",
     )
+
+
+def _client_keepalives() -> dict[str, Any]:
+    """libpq's TCP keepalives and user timeout: this beat's queries fail on a dead network.
+
+    Keepalives probe an idle connection; the user timeout bounds a query whose packets go
+    unacknowledged (keepalives do not probe then): without it such a query waits for the
+    kernel's retransmission timeout, about 15 minutes.
+    https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-KEEPALIVES
+    """
+    return {
+        "keepalives": 1,
+        "keepalives_idle": settings.BEAT_LOCK_KEEPALIVES_IDLE_SECONDS,
+        "keepalives_interval": settings.BEAT_LOCK_KEEPALIVES_INTERVAL_SECONDS,
+        "keepalives_count": settings.BEAT_LOCK_KEEPALIVES_COUNT,
+        "tcp_user_timeout": settings.BEAT_LOCK_TCP_USER_TIMEOUT_SECONDS * 1000,
+    }
+
+
+def _server_keepalives() -> str:
+    """The same settings for PostgreSQL's end of the lock session only (libpq `options`).
+
+    A leader host that vanishes sends no FIN or RST: without these the server keeps its
+    session, and the lock, for the kernel's keepalive default (about 2 h).
+    """
+    return (
+        f"-c tcp_keepalives_idle={settings.BEAT_LOCK_KEEPALIVES_IDLE_SECONDS} "
+        f"-c tcp_keepalives_interval={settings.BEAT_LOCK_KEEPALIVES_INTERVAL_SECONDS} "
+        f"-c tcp_keepalives_count={settings.BEAT_LOCK_KEEPALIVES_COUNT} "
+        f"-c tcp_user_timeout={settings.BEAT_LOCK_TCP_USER_TIMEOUT_SECONDS * 1000}"
+    )
+
+
+def _bound_django_queries() -> None:
+    """Give this process's Django connection the client-side keepalives too.
+
+    django-celery-beat reads and saves the schedule, and claim_tick runs, on Django's
+    connection: on a dead network a query there would hang before the lock check runs.
+    """
+    connection.settings_dict.setdefault("OPTIONS", {}).update(_client_keepalives())
+    connection.close()  # the next query connects with them
 
 
 def current_leader() -> str | None:
@@ -76,12 +120,18 @@ class LeaderDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
     """Dispatches only while holding a session-level advisory lock on its own connection.
 
     The lock lives as long as that connection: when the leader dies (even kill -9) the
-    server drops it and a standby takes it within STANDBY_POLL_SECONDS.
+    server drops it and a standby takes it within STANDBY_POLL_SECONDS; when the leader's
+    host vanishes, keepalives end the session within seconds (_server_keepalives). The
+    leader checks its connection before every tick (at most DatabaseScheduler's 5 s apart)
+    and stands by as soon as the check fails (_client_keepalives bound it). A pooler in
+    transaction mode cannot hold a session lock: the beat connects directly, or through a
+    session-mode pool.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._leading = False
+        _bound_django_queries()
         super().__init__(*args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
@@ -92,7 +142,15 @@ class LeaderDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         period = getattr(entry.schedule, "run_every", None)
         seconds = period.total_seconds() if period is not None else 60.0
-        if not claim_tick(entry.name, seconds):
+        try:
+            claimed = claim_tick(entry.name, seconds)
+        except DjangoDatabaseError as error:
+            # No database, no proof this beat still leads: send nothing (and keep running).
+            logger.error(
+                "beat: could not claim %s (%s); not sent", entry.name, type(error).__name__
+            )
+            return
+        if not claimed:
             logger.info("beat: %s already dispatched this period; skipped", entry.name)
             return
         super().apply_entry(entry, producer=producer)

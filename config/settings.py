@@ -143,6 +143,15 @@ CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = False  # extended results would copy task args into result rows
 # django-celery-beat's DatabaseScheduler, dispatching only while it holds the leader lock.
 CELERY_BEAT_SCHEDULER = "config.beat:LeaderDatabaseScheduler"
+# TCP keepalives on the beat's lock connection, set on both ends (config/beat.py), so a
+# leader host that vanishes without a FIN is noticed in seconds instead of the kernel's 2 h:
+# by PostgreSQL, which drops the session and its lock after the idle time plus the probes
+# (about 11 s), and by the leader, whose lock check (and any query on the beat's Django
+# connection) fails once its packets go unacknowledged for the user timeout (10 s).
+BEAT_LOCK_KEEPALIVES_IDLE_SECONDS = env.int("BEAT_LOCK_KEEPALIVES_IDLE_SECONDS", default=5)
+BEAT_LOCK_KEEPALIVES_INTERVAL_SECONDS = env.int("BEAT_LOCK_KEEPALIVES_INTERVAL_SECONDS", default=2)
+BEAT_LOCK_KEEPALIVES_COUNT = env.int("BEAT_LOCK_KEEPALIVES_COUNT", default=3)
+BEAT_LOCK_TCP_USER_TIMEOUT_SECONDS = env.int("BEAT_LOCK_TCP_USER_TIMEOUT_SECONDS", default=10)
 CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=5.0)
 # Outbox rows younger than this are left to the on_commit fast path.

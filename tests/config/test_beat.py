@@ -2,10 +2,14 @@
 
 import os
 import signal
+import socket
 import time
+from types import SimpleNamespace
 
 import pytest
+from django.db import OperationalError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
 
 from config import beat
 from tests import processes
@@ -57,6 +61,38 @@ def test_one_of_two_beats_leads_and_a_standby_takes_over_when_it_is_killed(
             processes.stop(process)
 
 
+def test_the_lock_connection_asks_both_ends_for_keepalives(db):
+    lock_connection = beat._leader_connection()
+    try:
+        server = [
+            lock_connection.execute(f"SHOW {name}").fetchone()[0]
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "tcp_user_timeout",
+            )
+        ]
+        # PostgreSQL reads these back from its socket, so they are really set there.
+        assert server == ["5", "2", "3", "10000"]
+        client = socket.socket(fileno=os.dup(lock_connection.fileno()))
+        try:
+            assert client.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert [
+                client.getsockopt(socket.IPPROTO_TCP, option)
+                for option in (
+                    socket.TCP_KEEPIDLE,
+                    socket.TCP_KEEPINTVL,
+                    socket.TCP_KEEPCNT,
+                    socket.TCP_USER_TIMEOUT,
+                )
+            ] == [5, 2, 3, 10000]
+        finally:
+            client.close()
+    finally:
+        lock_connection.close()
+
+
 @pytest.fixture
 def relay_task(db):
     every_five = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.SECONDS)
@@ -72,3 +108,19 @@ def test_a_tick_is_claimed_once_per_period_even_by_two_leaders(relay_task):
     assert not beat.claim_tick("relay-outbox", 5, now=period_start + 2)
     assert not beat.claim_tick("relay-outbox", 5, now=period_start + 4.9)
     assert beat.claim_tick("relay-outbox", 5, now=period_start + 5.1)
+
+
+def test_a_tick_that_cannot_be_claimed_is_not_sent(monkeypatch, caplog):
+    def database_gone(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    sent = []
+    monkeypatch.setattr(beat, "claim_tick", database_gone)
+    monkeypatch.setattr(DatabaseScheduler, "apply_entry", lambda *args, **kwargs: sent.append(1))
+    scheduler = beat.LeaderDatabaseScheduler.__new__(beat.LeaderDatabaseScheduler)
+    entry = SimpleNamespace(name="relay-outbox", schedule=SimpleNamespace(run_every=None))
+
+    scheduler.apply_entry(entry)
+
+    assert sent == []
+    assert "could not claim relay-outbox (OperationalError); not sent" in caplog.text
