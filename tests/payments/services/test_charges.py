@@ -248,3 +248,34 @@ def test_every_run_after_the_first_counts_itself_and_looks_first(db, gateway, fa
     assert (payment.charge_attempts, payment.stripe_payment_intent_id) == (2, intent_id)
     assert intents_for(gateway, str(payment.id)) == 1
     assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
+
+
+def saved_500_once(fake_stripe_url: str, path: str) -> None:
+    """Stripe executes the next matching request, then answers 500 and saves that answer."""
+    requests.post(
+        f"{fake_stripe_url}/_fake/faults",
+        json={"saved_error_rate": 1.0, "max_faults": 1, "paths": [path]},
+        timeout=5,
+    ).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/payment_intents", "/v1/payment_intents/*/confirm"], ids=["create", "confirm"]
+)
+def test_a_saved_500_is_resolved_by_looking_not_replayed_for_a_day(
+    db, gateway, fake_stripe_url, path
+):
+    payment = PaymentFactory()
+    saved_500_once(fake_stripe_url, path)
+    try:
+        with pytest.raises(RetryableError):
+            services.charge_payment(str(payment.id), gateway)
+    finally:
+        requests.delete(f"{fake_stripe_url}/_fake/faults", timeout=5)
+    payment.refresh_from_db()
+    assert payment.key_generation == 1  # the old key would replay the 500 for 24 h
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert intents_for(gateway, str(payment.id)) == 1
+    assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1

@@ -7,7 +7,7 @@ from django.db import IntegrityError
 from notifications.models import Notification
 from outbox.models import OutboxMessage
 from payments import services
-from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge
+from payments.exceptions import PaymentNotRefundable, RefundAmountTooLarge, RetryableError
 from payments.gateways.base import CreateRefund
 from payments.models import Payment, Refund
 from tests.factories import PaymentFactory
@@ -196,3 +196,25 @@ def test_a_refund_waiting_at_the_gateway_is_read_again_not_left_pending(
 
     charged.refresh_from_db()
     assert charged.status == "partially_refunded"
+
+
+def test_a_refund_answered_with_a_saved_500_is_found_not_made_twice(
+    charged, gateway, fake_stripe_url
+):
+    refund = ask(charged, 400)
+    requests.post(
+        f"{fake_stripe_url}/_fake/faults",
+        json={"saved_error_rate": 1.0, "max_faults": 1, "paths": ["/v1/refunds"]},
+        timeout=5,
+    ).raise_for_status()
+    try:
+        with pytest.raises(RetryableError):
+            services.execute_refund(str(refund.pk), gateway)
+    finally:
+        requests.delete(f"{fake_stripe_url}/_fake/faults", timeout=5)
+
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
+
+    refund.refresh_from_db()
+    assert refund.key_generation == 1
+    assert len(ledger_refunds(fake_stripe_url, charged.stripe_payment_intent_id)) == 1
