@@ -44,7 +44,8 @@ chaos: install services ## the fault suite; table and plot in reports/chaos.md, 
 	CHAOS_N=$(CHAOS_N) $(VENV)/bin/pytest -m chaos tests/chaos -s -p no:randomly $(PYTEST_ARGS); \
 	  status=$$?; $(PY) -m tests.chaos.report; exit $$status
 
-bench: install services ## benchmarks; report and plots under reports/
+bench: install services ## benchmarks against raw Celery; reports/bench.md and PNG plots
+	$(PY) -m tests.bench $(BENCH_ARGS)
 	$(PY) -m tests.bench.bench_fakestripe
 
 clean:

@@ -28,9 +28,11 @@ def configure_tracing(service_name: str) -> None:
     - ``OTEL_SPANS_FILE`` set: every span as one JSON line in that file (tests, debugging).
     - ``OTEL_TRACES_CONSOLE=1``: spans printed to stdout.
     - otherwise no exporter; spans and trace ids still exist, so they reach the database.
+    ``OTEL_SDK_DISABLED=true`` turns tracing off entirely (no trace ids either).
     """
     global _provider, _span_file
-    if _provider is not None:
+    if _provider is not None or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        # OpenTelemetry's own switch: no provider and no instrumentation at all.
         return
     resource = Resource.create(
         {
