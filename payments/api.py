@@ -8,16 +8,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments import idempotency, selectors, services
+from payments import authentication, idempotency, selectors, services
 from payments.gateways import get_gateway
 from payments.models import ApiClient, Payment, PaymentStatus
+from payments.pagination import PaymentCursorPagination
 from payments.serializers import (
     PaymentCreateSerializer,
     PaymentSerializer,
@@ -61,13 +61,6 @@ def render_json(data: Any) -> bytes:
 
 def accepted(data: Any, *, replayed: bool = False) -> idempotency.StoredResponse:
     return idempotency.StoredResponse(202, render_json(data), replayed=replayed)
-
-
-class PaymentCursorPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 class PaymentListCreateView(ListAPIView[Payment]):
@@ -120,6 +113,8 @@ class PaymentDetailView(RetrieveAPIView[Payment]):
 
 
 class RefundCreateView(APIView):
+    required_capability = authentication.REFUND
+
     @extend_schema(
         request=RefundCreateSerializer,
         responses={202: RefundSerializer},

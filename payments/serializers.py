@@ -5,7 +5,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from payments.currencies import MAX_AMOUNT, is_known_currency
+from payments import json_input
+from payments.currencies import MAX_AMOUNT, format_amount, minimum_amount, normalized_code
 from payments.models import Payment, Refund
 from payments.services.refunds import REFUND_REASONS
 
@@ -52,7 +53,10 @@ class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[A
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
     currency = serializers.CharField(min_length=3, max_length=3)
     payment_method = serializers.CharField(max_length=255)
-    customer_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # The column's length (RFC 5321's 254): longer is a 400 here, not a database error.
+    customer_email = serializers.EmailField(
+        required=False, allow_blank=True, default="", max_length=254
+    )
     description = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=1000
     )
@@ -64,12 +68,18 @@ class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[A
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         self.validate_unknown_fields()
+        least = minimum_amount(attrs["currency"])
+        if attrs["amount"] < least:
+            raise serializers.ValidationError(
+                {"amount": [f"at least {least} ({format_amount(least, attrs['currency'])})"]}
+            )
         return attrs
 
     def validate_currency(self, value: str) -> str:
-        if not is_known_currency(value):
+        code = normalized_code(value)
+        if code is None:
             raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code")
-        return value.upper()
+        return code
 
     def validate_payment_method(self, value: str) -> str:
         if not _PAYMENT_METHOD.match(value):
@@ -80,6 +90,8 @@ class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[A
         if len(value) > METADATA_MAX_KEYS:
             raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
         for key in value:
+            if not json_input.is_storable_text(key):
+                raise serializers.ValidationError("keys must not contain NUL or lone surrogates")
             if not key or len(key) > METADATA_MAX_KEY_LENGTH or "[" in key or "]" in key:
                 raise serializers.ValidationError(
                     f"key {key[:50]!r}: 1 to {METADATA_MAX_KEY_LENGTH} characters, no brackets"
