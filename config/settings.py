@@ -204,6 +204,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from this service (no CDN: works offline and behind firewalls).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payments.api_schema.forbid_unknown_request_fields",
+    ],
 }
 
 # --- Stripe ---------------------------------------------------------------------------------
@@ -307,7 +311,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace": {"()": "config.logs.TraceContextFilter"}},
+    "filters": {
+        "trace": {"()": "config.logs.TraceContextFilter"},
+        "redact": {"()": "config.logs.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s trace=%(trace_id)s %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
@@ -316,11 +323,14 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
-            "filters": ["trace"],
+            "filters": ["trace", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Only our handler (trace ids, secrets redacted): Django's default console handler
+        # for DEBUG would print every request warning a second time, unredacted.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # One INFO line per Stripe request is noise; errors still surface.
         "stripe": {"level": "WARNING"},
