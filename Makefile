@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Settings default to production (DEBUG=False refuses development secrets); everything
+# these targets run is local development, tests or benchmarks.
+export DEBUG ?= True
 
 .PHONY: install system-packages services up demo test lint types pytest chaos bench fuzz clean
 
