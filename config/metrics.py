@@ -24,6 +24,10 @@ from prometheus_client import (
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A metric without labels writes its sample file as it is declared (below, at import),
+# so the directory must exist by then.
+if _multiproc_dir := os.environ.get(MULTIPROC_ENV):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
 # Any string can be sent as a method; each new one would be a new series for ever.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
@@ -115,12 +119,16 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 def reset_multiprocess_dir() -> None:
-    """Start a service with an empty sample directory (the client requires it per run)."""
+    """Start a service with no samples of earlier runs (the client requires it per run).
+
+    This process's own files (its unlabelled metrics, made at import) are kept.
+    """
     if directory := os.environ.get(MULTIPROC_ENV):
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
-            stale.unlink()
+            if not stale.stem.endswith(f"_{os.getpid()}"):
+                stale.unlink()
 
 
 def mark_process_dead(pid: int) -> None:

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from payments.gateways.stripe import webhooks as stripe_webhooks
 from payments.models import PaymentStatus
 
 
@@ -80,11 +81,11 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     description="1-255 printable ASCII characters; a retry with the same key never charges twice.",
 )
 SIGNATURE_PARAMETER = OpenApiParameter(
-    "Stripe-Signature",
+    stripe_webhooks.SIGNATURE_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=True,
-    description="`t=<unix time>,v1=<HMAC-SHA256 hex>`, as Stripe signs webhooks.",
+    description="`t=<unix time>,v1=<HMAC-SHA256 hex>`, as the gateway signs its webhooks.",
 )
 
 
