@@ -3,8 +3,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Settings default to production (DEBUG=False refuses development secrets); everything
+# these targets run is local development, tests or benchmarks.
+export DEBUG ?= True
 
-.PHONY: install system-packages services up demo test lint types pytest chaos bench clean
+.PHONY: install system-packages services up demo test lint types pytest chaos bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +46,10 @@ chaos: install services ## the fault suite; table and plot in reports/chaos.md, 
 	rm -rf reports/chaos
 	CHAOS_N=$(CHAOS_N) $(VENV)/bin/pytest -m chaos tests/chaos -s -p no:randomly $(PYTEST_ARGS); \
 	  status=$$?; $(PY) -m tests.chaos.report; exit $$status
+
+FUZZ_EXAMPLES ?= 300
+fuzz: install services ## a longer schemathesis run (all checks) against a real gunicorn
+	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest tests/api/test_schemathesis.py -p no:randomly $(PYTEST_ARGS)
 
 bench: install services ## benchmarks against raw Celery; reports/bench.md and PNG plots
 	$(PY) -m tests.bench $(BENCH_ARGS)

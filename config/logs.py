@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
+from config.redaction import redact_secrets
+
 # LogRecord attributes that are not user-supplied `extra` fields.
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -22,6 +24,21 @@ class TraceContextFilter(logging.Filter):
         context = trace.get_current_span().get_span_context()
         record.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
         record.span_id = format(context.span_id, "016x") if context.is_valid else ""
+        return True
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Masks anything shaped like an API key or a Stripe secret (a path, a Host header…)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Exception texts quote input too (DisallowedHost quotes the Host header);
+            # formatters print exc_text when it is set.
+            record.exc_text = redact_secrets(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -46,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_")
         }
         if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+            payload["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
 
 

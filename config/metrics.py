@@ -24,6 +24,13 @@ from prometheus_client import (
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A metric without labels writes its sample file as it is declared (below, at import),
+# so the directory must exist by then.
+if _multiproc_dir := os.environ.get(MULTIPROC_ENV):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
+# Any string can be sent as a method; each new one would be a new series for ever.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 HTTP_REQUESTS = Counter(
     "http_requests",
@@ -32,6 +39,24 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds", "Time to answer an HTTP request.", ["method", "route"]
+)
+API_AUTH_FAILURES = Counter(
+    "api_auth_failures",
+    "API requests refused for their key, by reason (unknown, expired, revoked, malformed).",
+    ["reason"],
+)
+API_RATE_LIMITED = Counter(
+    "api_rate_limited",
+    "API requests answered 429, by limit (api_key, auth_failures).",
+    ["limit"],
+)
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "api_rate_limit_store_errors",
+    "Rate-limit checks skipped because Redis did not answer (the request was allowed).",
+)
+ADMIN_LOGIN_FAILURES = Counter("admin_login_failures", "Failed admin logins.")
+ADMIN_LOGIN_LOCKOUTS = Counter(
+    "admin_login_lockouts", "Admin logins refused by django-axes' lockout."
 )
 STRIPE_REQUESTS = Counter(
     "payments_stripe_requests", "Calls to Stripe, by API endpoint.", ["endpoint"]
@@ -74,8 +99,9 @@ class RequestMetricsMiddleware:
         response = self.get_response(request)
         match = request.resolver_match
         route = match.route if match else "unmatched"
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response
 
 
@@ -93,12 +119,16 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 def reset_multiprocess_dir() -> None:
-    """Start a service with an empty sample directory (the client requires it per run)."""
+    """Start a service with no samples of earlier runs (the client requires it per run).
+
+    This process's own files (its unlabelled metrics, made at import) are kept.
+    """
     if directory := os.environ.get(MULTIPROC_ENV):
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
-            stale.unlink()
+            if not stale.stem.endswith(f"_{os.getpid()}"):
+                stale.unlink()
 
 
 def mark_process_dead(pid: int) -> None:

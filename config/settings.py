@@ -1,5 +1,6 @@
 """The one settings module: every value that differs per deployment comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -20,8 +21,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105
 DEV_STRIPE_API_KEY = "sk_test_fake"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_fake"  # noqa: S105
+DEV_API_KEY_HASH_SECRET = "dev-only-api-key-hash-secret"  # noqa: S105
 
-DEBUG = env.bool("DEBUG", default=True)
+# Production unless told otherwise: `make up` and the test suite turn DEBUG on.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
@@ -37,6 +40,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
+    # Admin login lockout after repeated failures, counted in PostgreSQL (all processes).
+    "axes",
     "outbox",
     "payments",
     "notifications",
@@ -48,7 +53,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it times and counts every response, errors included.
     "config.metrics.RequestMetricsMiddleware",
+    # Before anything reads the body (CSRF reads forms, DRF parses JSON).
+    "config.request_limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.api_headers.ApiNoStoreMiddleware",
     # Serves the admin's static files under gunicorn without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +66,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username/address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,14 +116,81 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it before collectstatic
 WHITENOISE_USE_FINDERS = DEBUG  # no collectstatic needed while developing
 
+# --- Hostile clients (README.md, "Security") -------------------------------------------------
+# Larger bodies are refused with 413 before anything parses them; a payment is < 40 KB
+# and Stripe's events are far below this.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Requests per API key per window, like Stripe's per-key limit (429 + Retry-After).
+API_RATE_LIMIT_REQUESTS = env.int("API_RATE_LIMIT_REQUESTS", default=100)
+API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=1)
+# Failed API authentications per source address per window; past it, that address gets
+# 429 for anything carrying credentials until the window ends.
+AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=300)
+# The counters live in Redis so every gunicorn worker and host shares them; without a
+# Redis broker they need their own Redis.
+_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+RATE_LIMIT_REDIS_URL = env.str(
+    "RATE_LIMIT_REDIS_URL",
+    default=_BROKER_URL if _BROKER_URL.startswith("redis://") else "redis://127.0.0.1:6379/0",
+)
+# How many proxies in front of us append to X-Forwarded-For (0: use the peer address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# API keys are stored as HMAC-SHA256(API_KEY_HASH_SECRET, key): a stolen table alone
+# cannot be checked against guesses. Changing it invalidates every key.
+API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default=DEV_API_KEY_HASH_SECRET)
+# An API key's last_used_at is written at most this often (not on every request).
+API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+
+# django-axes: the admin login locks a username from an address after this many
+# failures, for AXES_COOLOFF_TIME. https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+
+# Content-Security-Policy on every answer (django-csp): the admin and the Swagger UI
+# load scripts only from this origin; nothing may frame any page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Swagger UI and the admin set a few style attributes inline; scripts stay strict.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Probes and scrapes come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["payments.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "payments.api_errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["payments.parsers.BoundedJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "payments.authentication.KeyScopePermission",
+    ],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -120,6 +204,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from this service (no CDN: works offline and behind firewalls).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payments.api_schema.forbid_unknown_request_fields",
+    ],
 }
 
 # --- Stripe ---------------------------------------------------------------------------------
@@ -138,7 +226,7 @@ STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS = env.int(
 )
 
 # --- Celery (reliability defaults live in config/celery.py) ---------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = _BROKER_URL
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = False  # extended results would copy task args into result rows
 # django-celery-beat's DatabaseScheduler, dispatching only while it holds the leader lock.
@@ -223,7 +311,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace": {"()": "config.logs.TraceContextFilter"}},
+    "filters": {
+        "trace": {"()": "config.logs.TraceContextFilter"},
+        "redact": {"()": "config.logs.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s trace=%(trace_id)s %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
@@ -232,14 +323,19 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
-            "filters": ["trace"],
+            "filters": ["trace", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Only our handler (trace ids, secrets redacted): Django's default console handler
+        # for DEBUG would print every request warning a second time, unredacted.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # One INFO line per Stripe request is noise; errors still surface.
         "stripe": {"level": "WARNING"},
+        # Its start-up banner on every manage.py command is noise; lockouts still show.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -274,6 +370,7 @@ def _refuse_development_secrets() -> None:
             ("SECRET_KEY", SECRET_KEY, DEV_SECRET_KEY),
             ("STRIPE_API_KEY", STRIPE_API_KEY, DEV_STRIPE_API_KEY),
             ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, DEV_STRIPE_WEBHOOK_SECRET),
+            ("API_KEY_HASH_SECRET", API_KEY_HASH_SECRET, DEV_API_KEY_HASH_SECRET),
             *(
                 ("STRIPE_WEBHOOK_SECRETS", secret, DEV_STRIPE_WEBHOOK_SECRET)
                 for secret in STRIPE_WEBHOOK_SECRETS or [""]
@@ -292,5 +389,3 @@ def _refuse_development_secrets() -> None:
 
 if not DEBUG:
     _refuse_development_secrets()
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True

@@ -1,7 +1,7 @@
 """OpenTelemetry set-up: one tracer provider per process, started after fork."""
 
 import os
-from typing import IO
+from typing import IO, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -11,6 +11,8 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SimpleSpanProcessor,
 )
+
+from config.redaction import redact_query, redact_secrets
 
 _provider: TracerProvider | None = None
 _span_file: IO[str] | None = None
@@ -69,12 +71,30 @@ def _instrument_libraries() -> None:
     # Every response carries `traceresponse: 00-<trace id>-<span id>-01` (W3C Trace Context
     # Level 2), so a client can quote the trace. https://www.w3.org/TR/trace-context-2/
     set_global_response_propagator(TraceResponsePropagator())  # type: ignore[no-untyped-call]
-    DjangoInstrumentor().instrument()
+    DjangoInstrumentor().instrument(request_hook=_redact_request_span)
     # Stripe's library sends its HTTP through requests: each call becomes a client span.
     RequestsInstrumentor().instrument()
     # Django opens psycopg connections itself; patching connect() covers them.
     PsycopgInstrumentor().instrument(enable_commenter=False)
     CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+
+
+# Span attributes that hold the request's URL: a key pasted into a query string must
+# not reach the tracing backend (invariant I6).
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query", "url.path")
+
+
+def _redact_request_span(span: Any, request: Any) -> None:
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            path, _, query = value.partition("?")
+            redacted = redact_secrets(path) + ("?" + redact_query(query) if query else "")
+            if name == "url.query":
+                redacted = redact_query(value)
+            if redacted != value:
+                span.set_attribute(name, redacted)
 
 
 def shutdown_tracing() -> None:

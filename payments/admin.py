@@ -10,6 +10,7 @@ from config.tracing_ui import trace_link
 from payments import admin_actions
 from payments.models import (
     ApiClient,
+    ApiKey,
     IdempotencyRecord,
     Payment,
     PaymentEvent,
@@ -108,15 +109,47 @@ class PaymentEventAdmin(admin.ModelAdmin[PaymentEvent]):
         return False
 
 
+# Keys are made by `manage.py create_api_client` / `api_key`, which show the key once; the
+# admin shows only prefixes, never a hash, and can revoke.
+_KEY_FIELDS = ("prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at")
+
+
+class ApiKeyInline(admin.TabularInline[ApiKey, ApiClient]):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = _KEY_FIELDS
+    readonly_fields = _KEY_FIELDS
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
-    list_display = ("name", "key_prefix", "is_active", "created_at")
-    search_fields = ("name", "key_prefix")
-    readonly_fields = ("key_prefix", "key_hash", "created_at")
+    list_display = ("name", "is_active", "created_at")
+    search_fields = ("name", "keys__prefix")
+    readonly_fields = ("created_at",)
     list_filter = ("is_active",)
+    inlines = (ApiKeyInline,)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Keys are made by `manage.py create_api_client`, which shows the key once.
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    list_display = ("prefix", "client", *_KEY_FIELDS[1:])
+    list_filter = ("scope", "revoked_at")
+    search_fields = ("prefix", "client__name")
+    fields = ("client", *_KEY_FIELDS)
+    readonly_fields = fields
+    actions = (admin_actions.revoke_api_keys,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

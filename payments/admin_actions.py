@@ -1,4 +1,4 @@
-"""The on-call engineer's buttons on payments: refund, retry now, reconcile, mark failed."""
+"""The on-call engineer's buttons: refund, retry now, reconcile, mark failed; revoke API keys."""
 
 import uuid
 from datetime import timedelta
@@ -14,7 +14,7 @@ from payments import selectors, services
 from payments.exceptions import PaymentError
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError
-from payments.models import Payment
+from payments.models import ApiKey, Payment
 
 
 class StalledPaymentsFilter(admin.SimpleListFilter):
@@ -158,3 +158,10 @@ def mark_failed(
 
 
 PAYMENT_ACTIONS = (refund_payments, retry_charge_now, reconcile_with_stripe, mark_failed)
+
+
+@admin.action(description="Revoke selected API keys (at once)")
+def revoke_api_keys(modeladmin: Any, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+    for key in queryset:
+        services.revoke_api_key(key=key)
+    modeladmin.message_user(request, f"revoked {queryset.count()} key(s)", messages.SUCCESS)

@@ -4,33 +4,30 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments import idempotency, selectors, services
+from payments import authentication, idempotency, selectors, services
+from payments.api_schema import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    SIGNATURE_PARAMETER,
+    STATUS_PARAMETER,
+    problems,
+)
 from payments.gateways import get_gateway
 from payments.models import ApiClient, Payment, PaymentStatus
+from payments.pagination import PaymentCursorPagination
 from payments.serializers import (
     PaymentCreateSerializer,
     PaymentSerializer,
     RefundCreateSerializer,
     RefundSerializer,
-)
-
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="1-255 printable ASCII characters; a retry with the same key never charges twice.",
 )
 
 
@@ -63,13 +60,13 @@ def accepted(data: Any, *, replayed: bool = False) -> idempotency.StoredResponse
     return idempotency.StoredResponse(202, render_json(data), replayed=replayed)
 
 
-class PaymentCursorPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
-
-
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[STATUS_PARAMETER],
+        responses={200: PaymentSerializer(many=True), **problems(400, 401, 429)},
+        summary="The client's payments, newest first (cursor-paginated)",
+    )
+)
 class PaymentListCreateView(ListAPIView[Payment]):
     serializer_class = PaymentSerializer
     pagination_class = PaymentCursorPagination
@@ -83,7 +80,10 @@ class PaymentListCreateView(ListAPIView[Payment]):
 
     @extend_schema(
         request=PaymentCreateSerializer,
-        responses={202: PaymentSerializer},
+        responses={
+            202: PaymentSerializer,
+            **problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         summary="Accept a payment; it is charged asynchronously",
     )
@@ -111,6 +111,9 @@ class PaymentListCreateView(ListAPIView[Payment]):
         return idempotent_post(request, accept)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: PaymentSerializer, **problems(401, 404, 429)})
+)
 class PaymentDetailView(RetrieveAPIView[Payment]):
     serializer_class = PaymentSerializer
 
@@ -120,9 +123,14 @@ class PaymentDetailView(RetrieveAPIView[Payment]):
 
 
 class RefundCreateView(APIView):
+    required_capability = authentication.REFUND
+
     @extend_schema(
         request=RefundCreateSerializer,
-        responses={202: RefundSerializer},
+        responses={
+            202: RefundSerializer,
+            **problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         summary="Refund a payment (all that is left unless `amount` says less)",
     )
@@ -158,7 +166,13 @@ class StripeWebhookView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(request=None, responses={200: None}, summary="Stripe webhook endpoint")
+    @extend_schema(
+        request={"application/json": {"type": "object"}},
+        responses={200: {"type": "object"}, **problems(400, 413, 503)},
+        parameters=[SIGNATURE_PARAMETER],
+        auth=[],
+        summary="Stripe webhook endpoint (the signature is the authentication)",
+    )
     def post(self, request: Request) -> Response:
         # The raw bytes, untouched by any parser: the signature covers exactly them.
         services.receive_event(get_gateway(), request.body, request.headers)

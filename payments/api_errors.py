@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -89,6 +89,11 @@ def problem_exception_handler(error: Exception, context: dict[str, Any]) -> Resp
         if getattr(error, "wait", None):
             response["Retry-After"] = str(int(error.wait))  # type: ignore[attr-defined]
         return response
+    if isinstance(error, DataError):
+        # The database refused a value: input validation missed a rule the column has.
+        # Nothing was stored, and retrying the same body cannot help, so this is a 400.
+        logger.error("the database refused a value the API accepted in %s", context.get("view"))
+        return problem(400, "invalid_request", "a value is not acceptable (too long or bad text)")
     if isinstance(error, DatabaseError):
         # Nothing was accepted (the transaction rolled back): the client may retry safely.
         logger.exception("database unavailable while serving %s", context.get("view"))

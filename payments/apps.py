@@ -1,4 +1,4 @@
-"""App config for payments: registers its durable work with the recovery sweeper."""
+"""App config for payments: its durable work for the recovery sweeper, admin login hooks."""
 
 from datetime import timedelta
 
@@ -12,7 +12,7 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from outbox.recovery import WorkKind, register
-        from payments import selectors
+        from payments import admin_login, selectors
         from payments.services import reconciliation_runs, recovery
 
         register(
@@ -47,3 +47,4 @@ class PaymentsConfig(AppConfig):
                 redrive=recovery.redrive_events,
             )
         )
+        admin_login.connect()

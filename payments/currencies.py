@@ -24,8 +24,28 @@ _EXPONENT_BY_CODE: dict[str, int] = {
 MAX_AMOUNT = 99_999_999
 
 
-def is_known_currency(code: str) -> bool:
-    return code.upper() in _EXPONENT_BY_CODE
+# Stripe's minimum charge per currency, in minor units; a smaller charge fails at Stripe.
+# Currencies not listed have no minimum here (Stripe converts them to about 0.50 USD, a
+# rate we cannot know). https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
+MIN_AMOUNT_BY_CODE: dict[str, int] = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50,
+    "CZK": 1500, "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50,
+    "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200,
+    "SEK": 300, "SGD": 50, "THB": 1000,
+}  # fmt: skip
+
+
+def normalized_code(code: str) -> str | None:
+    """The upper-case ISO 4217 code, or None; only ASCII folds (U+017F in "usd" is no "s")."""
+    if not (code.isascii() and code.isalpha()):
+        return None
+    upper = code.upper()
+    return upper if upper in _EXPONENT_BY_CODE else None
+
+
+def minimum_amount(code: str) -> int:
+    """The smallest charge Stripe takes in this currency, in minor units (1 when unlisted)."""
+    return MIN_AMOUNT_BY_CODE.get(code.upper(), 1)
 
 
 def minor_unit_exponent(code: str) -> int:

@@ -8,12 +8,11 @@ from django.db.models import F, Q
 
 
 class ApiClient(models.Model):
-    """A merchant system calling the API; only a hash of its key is stored."""
+    """A merchant system calling the API with one or more keys."""
 
     name = models.CharField(max_length=100, unique=True)
     contact_email = models.EmailField(blank=True)
-    key_prefix = models.CharField(max_length=16, help_text="First characters, to recognise a key.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Off: every key of the client is refused.
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -22,6 +21,42 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApiKeyScope(models.TextChoices):
+    FULL = "full", "payments and refunds"
+    PAYMENTS = "payments", "payments, no refunds"
+    READ_ONLY = "read_only", "read only"
+
+
+class ApiKeyHashScheme(models.TextChoices):
+    HMAC_SHA256 = "hmac-sha256"
+    # Keys made before keyed hashing; re-hashed with HMAC the first time they are used.
+    LEGACY_SHA256 = "sha256"
+
+
+class ApiKey(models.Model):
+    """One key of a client; only its keyed hash is stored, its raw value was shown once."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, help_text="First characters, to recognise a key.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hash_scheme = models.CharField(
+        max_length=16, choices=ApiKeyHashScheme.choices, default=ApiKeyHashScheme.HMAC_SHA256
+    )
+    scope = models.CharField(max_length=16, choices=ApiKeyScope.choices, default=ApiKeyScope.FULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Refused from then on: set when the key is made, or when it is rolled with an overlap.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Written at most every API_KEY_LAST_USED_RESOLUTION_SECONDS.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.get_scope_display()})"
 
 
 class PaymentStatus(models.TextChoices):

@@ -11,7 +11,6 @@ from django.db.models import Exists, Model, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from payments import transitions
-from payments.api_keys import hash_api_key
 from payments.exceptions import PaymentNotFound
 from payments.gateways.base import IntentResult
 from payments.models import (
@@ -31,10 +30,6 @@ PAYMENT_ID_METADATA_KEY = "payment_id"
 REFUND_ID_METADATA_KEY = "refund_id"
 
 Row = TypeVar("Row", bound=Model)
-
-
-def active_client_by_key(raw_key: str) -> ApiClient | None:
-    return ApiClient.objects.filter(key_hash=hash_api_key(raw_key), is_active=True).first()
 
 
 def payments_of_client(client: ApiClient, *, status: str | None = None) -> QuerySet[Payment]:

@@ -3,9 +3,11 @@
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.currencies import MAX_AMOUNT, is_known_currency
+from payments import json_input
+from payments.currencies import MAX_AMOUNT, format_amount, minimum_amount, normalized_code
 from payments.models import Payment, Refund
 from payments.services.refunds import REFUND_REASONS
 
@@ -34,6 +36,19 @@ class StrictCharField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+        "description": f"Up to {METADATA_MAX_KEYS} keys of 1-{METADATA_MAX_KEY_LENGTH} "
+        "characters without brackets (Stripe's limits).",
+    }
+)
+class MetadataField(serializers.DictField):
+    pass
+
+
 class RejectUnknownFieldsMixin:
     """A misspelt field is an error, not something silently ignored."""
 
@@ -50,13 +65,17 @@ class RejectUnknownFieldsMixin:
 
 class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any]):
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
-    currency = serializers.CharField(min_length=3, max_length=3)
-    payment_method = serializers.CharField(max_length=255)
-    customer_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # Known codes only (ISO 4217), either case; the pattern is what a schema can say.
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", min_length=3, max_length=3)
+    payment_method = serializers.RegexField(_PAYMENT_METHOD.pattern, max_length=255)
+    # The column's length (RFC 5321's 254): longer is a 400 here, not a database error.
+    customer_email = serializers.EmailField(
+        required=False, allow_blank=True, default="", max_length=254
+    )
     description = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=1000
     )
-    metadata = serializers.DictField(
+    metadata = MetadataField(
         child=StrictCharField(allow_blank=True, max_length=METADATA_MAX_VALUE_LENGTH),
         required=False,
         default=dict,
@@ -64,22 +83,25 @@ class PaymentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[A
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         self.validate_unknown_fields()
+        least = minimum_amount(attrs["currency"])
+        if attrs["amount"] < least:
+            raise serializers.ValidationError(
+                {"amount": [f"at least {least} ({format_amount(least, attrs['currency'])})"]}
+            )
         return attrs
 
     def validate_currency(self, value: str) -> str:
-        if not is_known_currency(value):
+        code = normalized_code(value)
+        if code is None:
             raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code")
-        return value.upper()
-
-    def validate_payment_method(self, value: str) -> str:
-        if not _PAYMENT_METHOD.match(value):
-            raise serializers.ValidationError("must be a payment method id such as 'pm_card_visa'")
-        return value
+        return code
 
     def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
         if len(value) > METADATA_MAX_KEYS:
             raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
         for key in value:
+            if not json_input.is_storable_text(key):
+                raise serializers.ValidationError("keys must not contain NUL or lone surrogates")
             if not key or len(key) > METADATA_MAX_KEY_LENGTH or "[" in key or "]" in key:
                 raise serializers.ValidationError(
                     f"key {key[:50]!r}: 1 to {METADATA_MAX_KEY_LENGTH} characters, no brackets"

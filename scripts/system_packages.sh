@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# System tools the test suite needs that pip cannot provide: promtool (alert rule tests) and
-# nft (the beat failover test black-holes a connection the way a vanished host would).
+# System tools the tests need that pip cannot provide, installed from Debian when missing:
+#   promtool            alert rule tests (package prometheus)
+#   nft                 the beat failover test black-holes a connection like a vanished host
+#   chromium, chromedriver   the admin browser test (never a browser downloaded by pip)
 set -euo pipefail
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "installing promtool (Debian package prometheus)"
+# command:package pairs; a package is installed when its command is missing.
+needed=(
+  "promtool:prometheus"
+  "nft:nftables"
+  "chromium:chromium"
+  "chromedriver:chromium-driver"
+)
+
+missing=()
+for pair in "${needed[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
-  # No recommends: only the binaries, not the node exporter or a running service.
-  $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
-if ! command -v nft >/dev/null 2>&1; then
-  echo "installing nft (Debian package nftables)"
-  sudo_cmd=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends nftables >/dev/null
+  # No recommends: only the tools, not services or desktop extras.
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 promtool --version | head -n 1
-nft --version

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+# The local stack is development: settings default to production (DEBUG=False).
+export DEBUG="${DEBUG:-True}"
 mkdir -p var/mail var/run var/prometheus
 
 echo "==> database"

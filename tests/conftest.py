@@ -19,6 +19,10 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory):
     ):
         # Celery reads CELERY_BROKER_URL from the environment before its own settings.
         patch.setenv("CELERY_BROKER_URL", url)
+        # Rate-limit counters too: this session's own, not the developer's Redis.
+        from django.conf import settings
+
+        patch.setattr(settings, "RATE_LIMIT_REDIS_URL", url)
         assert str(celery_app.connection_for_write().port) in url
         yield url
 

@@ -4,7 +4,6 @@ import uuid
 
 import factory
 
-from payments.api_keys import hash_api_key
 from payments.models import ApiClient, Payment
 
 
@@ -13,8 +12,6 @@ class ApiClientFactory(factory.django.DjangoModelFactory):
         model = ApiClient
 
     name = factory.Sequence(lambda n: f"client-{n}")
-    key_prefix = "psk_test"
-    key_hash = factory.LazyFunction(lambda: hash_api_key(str(uuid.uuid4())))
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):

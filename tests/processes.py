@@ -138,18 +138,24 @@ def celery_worker(
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], log_dir: Path, *, workers: int = 2, config_file: bool = False
+) -> Iterator[str]:
+    """`config_file`: with config/gunicorn.py (access log, worker class, error pages);
+    the caller must then give it its own PROMETHEUS_MULTIPROC_DIR, which it empties."""
     port = free_port()
     process = spawn(
         [
             str(BIN / "gunicorn"),
+            *(["-c", "config/gunicorn.py"] if config_file else []),
             "config.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--threads",
-            "4",
+            # The config file's thread count when it is used (its worker_connections
+            # follow it).
+            *([] if config_file else ["--threads", "4"]),
         ],
         log_dir / "gunicorn.log",
         env,

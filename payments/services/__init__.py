@@ -3,7 +3,15 @@
 Each module holds one concern; callers import this package and call the use case.
 """
 
-from payments.services.api_clients import create_api_client, rotate_api_key
+from payments.services.api_clients import (
+    KeyCheck,
+    check_api_key,
+    create_api_client,
+    create_api_key,
+    revoke_api_key,
+    roll_api_key,
+    rotate_api_key,
+)
 from payments.services.charges import PaymentRequest, accept_payment, charge_payment
 from payments.services.inbox import process_event, receive_event
 from payments.services.operations import mark_failed, reconcile_payment_now, retry_charge_now
@@ -26,12 +34,15 @@ from payments.services.refunds import (
 __all__ = [
     "REFUND_REASONS",
     "ChargeOutcome",
+    "KeyCheck",
     "PaymentRequest",
     "accept_payment",
     "charge_payment",
+    "check_api_key",
     "check_payment",
     "correct_to_succeeded",
     "create_api_client",
+    "create_api_key",
     "execute_refund",
     "log_report",
     "mark_failed",
@@ -47,6 +58,8 @@ __all__ = [
     "redrive_refunds",
     "request_refund",
     "retry_charge_now",
+    "revoke_api_key",
+    "roll_api_key",
     "rotate_api_key",
     "run_chunk",
     "start_scheduled_run",

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from payments import selectors
+from payments import services
 from payments.models import ApiClient
 from tests import processes
 
@@ -22,8 +22,9 @@ def test_create_api_client_prints_a_working_key_once_and_stores_only_its_hash(db
     key = output.splitlines()[1].strip()
     client = ApiClient.objects.get(name="acme")
     assert key.startswith("psk_")
-    assert selectors.active_client_by_key(key) == client
-    assert key not in (client.key_hash, client.key_prefix)
+    assert services.check_api_key(key).key.client == client
+    stored = client.keys.get()
+    assert key not in (stored.key_hash, stored.prefix)
 
 
 def test_create_api_client_refuses_a_duplicate_and_rotates_on_request(db):
@@ -34,8 +35,8 @@ def test_create_api_client_refuses_a_duplicate_and_rotates_on_request(db):
     new_key = run("create_api_client", "acme", "--rotate-if-exists", "--quiet-key").strip()
 
     assert new_key != old_key
-    assert selectors.active_client_by_key(old_key) is None
-    assert selectors.active_client_by_key(new_key) == ApiClient.objects.get(name="acme")
+    assert services.check_api_key(old_key).reason == "revoked"
+    assert services.check_api_key(new_key).key.client == ApiClient.objects.get(name="acme")
 
 
 def test_create_api_client_refuses_an_empty_name(db):

@@ -2,13 +2,13 @@
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from payments import json_input
 from payments.exceptions import WebhookPayloadInvalid, WebhookSignatureInvalid
 from payments.gateways.base import ChargeState, EventKind, GatewayEvent
 from payments.gateways.stripe.objects import intent_result, refund_result
@@ -16,6 +16,11 @@ from payments.gateways.stripe.objects import intent_result, refund_result
 SIGNATURE_HEADER = "Stripe-Signature"
 # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# Stripe's ids and event types, bounded by the inbox's columns (255 and 100 characters).
+_EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,251}")
+_EVENT_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+){1,4}")
+_EVENT_TYPE_MAX_LENGTH = 100
+_BIGINT_MAX = 2**63 - 1
 
 # The PaymentIntent events this service acts on, and the state each one reports.
 _CHARGE_EVENTS = {
@@ -73,9 +78,12 @@ def parse_event(
 ) -> GatewayEvent:
     verify_signature(body, headers.get(SIGNATURE_HEADER), secrets, tolerance_seconds)
     try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise WebhookPayloadInvalid("the body is not a Stripe event") from error
+        payload = json_input.loads(body)
+    except json_input.UnsafeJson as error:
+        raise WebhookPayloadInvalid(f"the body is not a Stripe event: {error}") from error
+    if any(True for _ in json_input.unstorable_strings(payload)):
+        # The inbox stores the payload as jsonb: refuse here what PostgreSQL would refuse.
+        raise WebhookPayloadInvalid("the event holds NUL characters or lone surrogates")
     return read_event(payload)
 
 
@@ -83,6 +91,15 @@ def read_event(payload: Any) -> GatewayEvent:
     """A Stripe Event object (already verified) as a GatewayEvent."""
     if not _looks_like_event(payload):
         raise WebhookPayloadInvalid("the body is not a Stripe event")
+    try:
+        return _gateway_event(payload)
+    except (TypeError, ValueError) as error:
+        # A field of the wrong type (an amount as text, metadata as a list): refused
+        # while the sender is still listening, instead of failing later in a worker.
+        raise WebhookPayloadInvalid(f"a malformed {payload['type']} event: {error}") from error
+
+
+def _gateway_event(payload: dict[str, Any]) -> GatewayEvent:
     event_type: str = payload["type"]
     data_object: dict[str, Any] = payload["data"]["object"]
     object_id = data_object.get("id")
@@ -125,9 +142,13 @@ def _looks_like_event(payload: Any) -> bool:
     return (
         isinstance(payload, dict)
         and isinstance(payload.get("id"), str)
-        and payload["id"].startswith("evt_")
+        and _EVENT_ID.fullmatch(payload["id"]) is not None
         and isinstance(payload.get("type"), str)
+        and len(payload["type"]) <= _EVENT_TYPE_MAX_LENGTH
+        and _EVENT_TYPE.fullmatch(payload["type"]) is not None
         and isinstance(payload.get("created"), int)
+        and not isinstance(payload["created"], bool)
+        and 0 <= payload["created"] <= _BIGINT_MAX
         and isinstance(payload.get("data"), dict)
         and isinstance(payload["data"].get("object"), dict)
     )

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from payments import services
-from payments.models import ApiClient
+from payments.models import ApiClient, ApiKeyScope
 
 
 class Command(BaseCommand):
@@ -20,6 +20,12 @@ class Command(BaseCommand):
             help="if the client exists, give it a new key instead of failing",
         )
         parser.add_argument("--quiet-key", action="store_true", help="print only the key")
+        parser.add_argument(
+            "--scope",
+            choices=ApiKeyScope.values,
+            default=ApiKeyScope.FULL,
+            help="a restricted first key: read_only, or payments (no refunds)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"].strip()
@@ -33,7 +39,9 @@ class Command(BaseCommand):
                 )
             raw_key = services.rotate_api_key(client=existing)
         else:
-            _, raw_key = services.create_api_client(name=name, contact_email=options["email"])
+            _, raw_key = services.create_api_client(
+                name=name, contact_email=options["email"], scope=options["scope"]
+            )
         if options["quiet_key"]:
             self.stdout.write(raw_key)
             return

@@ -1,0 +1,98 @@
+"""Stripe-like limits: per API key, per address after failed authentication; admin lockout."""
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from config.metrics import API_RATE_LIMITED, process_registry
+from payments import services
+
+
+def sample(name: str, **labels: str) -> float:
+    return process_registry().get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def limits(settings):
+    settings.API_RATE_LIMIT_REQUESTS = 3
+    settings.API_RATE_LIMIT_WINDOW_SECONDS = 60
+    settings.AUTH_FAILURE_LIMIT = 4
+    settings.AUTH_FAILURE_WINDOW_SECONDS = 60
+    return settings
+
+
+def test_a_key_over_its_limit_gets_429_with_retry_after_as_a_problem(db, limits):
+    _, raw_key = services.create_api_client(name="busy")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    before = API_RATE_LIMITED.labels(limit="api_key")._value.get()
+
+    statuses = [api.get("/api/v1/payments").status_code for _ in range(5)]
+
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = api.get("/api/v1/payments")
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert API_RATE_LIMITED.labels(limit="api_key")._value.get() == before + 3
+
+
+def test_another_key_is_not_slowed_by_a_busy_one(db, limits):
+    _, busy = services.create_api_client(name="busy")
+    _, quiet = services.create_api_client(name="quiet")
+    for _ in range(5):
+        APIClient().get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {busy}")
+
+    response = APIClient().get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {quiet}")
+
+    assert response.status_code == 200
+
+
+def test_an_address_that_keeps_failing_is_refused_even_with_a_good_key(db, limits):
+    _, good = services.create_api_client(name="good")
+    api = APIClient(REMOTE_ADDR="203.0.113.7")
+
+    failures = [
+        api.get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer psk_wrong{n}").status_code
+        for n in range(6)
+    ]
+    with_good_key = api.get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {good}")
+    elsewhere = APIClient(REMOTE_ADDR="203.0.113.8").get(
+        "/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {good}"
+    )
+
+    assert failures == [401, 401, 401, 401, 429, 429]
+    assert with_good_key.status_code == 429
+    assert with_good_key.json()["code"] == "rate_limited"
+    assert "Retry-After" in with_good_key
+    assert elsewhere.status_code == 200
+
+
+def test_the_limiter_fails_open_when_redis_is_gone(db, limits):
+    limits.RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on port 9
+    _, raw_key = services.create_api_client(name="acme")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+
+    statuses = {api.get("/api/v1/payments").status_code for _ in range(5)}
+
+    assert statuses == {200}
+    assert sample("api_rate_limit_store_errors_total") >= 5
+
+
+def test_the_admin_login_locks_after_repeated_failures(db, django_user_model, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    django_user_model.objects.create_superuser("admin", "admin@example.com", "right-password")
+    browser = Client(REMOTE_ADDR="198.51.100.4")
+    lockouts_before = sample("admin_login_lockouts_total")
+
+    wrong = [
+        browser.post("/admin/login/", {"username": "admin", "password": f"wrong{n}"}).status_code
+        for n in range(3)
+    ]
+    locked = browser.post("/admin/login/", {"username": "admin", "password": "right-password"})
+
+    assert wrong[:2] == [200, 200]  # the form again, with an error
+    assert locked.status_code == 429
+    assert sample("admin_login_lockouts_total") > lockouts_before
+    assert "_auth_user_id" not in browser.session
