@@ -27,11 +27,18 @@ class OutboxMessage(models.Model):
         # rolling deploy run old and new code against the same table.
         db_table = "payments_outboxmessage"
         indexes: ClassVar = [
+            # The relay: unpublished rows, oldest first.
             models.Index(
                 fields=["created_at"],
                 condition=Q(published_at__isnull=True),
                 name="outbox_unpublished",
-            )
+            ),
+            # The recovery sweeper: unpublished rows by their last publish attempt.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(published_at__isnull=True),
+                name="outbox_unpublished_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Exists, Model, OuterRef, QuerySet, Sum
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from payments import transitions
@@ -166,21 +166,34 @@ class LocalPaymentsChunk:
 def paid_payments_missing_from_run(
     run: ReconciliationRun, *, after: str, limit: int
 ) -> LocalPaymentsChunk:
-    """The next `limit` paid payments of the run's window, by id, and which were not listed."""
+    """The next `limit` paid payments of the run's window, and which the gateway did not list.
+
+    Read in (created_at, id) order from `after` (the cursor a previous chunk returned), so
+    a chunk reads only the window, in index order, whatever the size of the table.
+    """
     seen = ReconciliationSeenIntent.objects.filter(
         run=run, intent_id=OuterRef("stripe_payment_intent_id")
     )
+    window = paid_payments_with_intent(since=run.since).filter(created_at__lt=run.started_at)
+    if after:
+        created, _, pk = after.partition("|")
+        moment = datetime.fromisoformat(created)
+        window = window.filter(
+            Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=uuid.UUID(pk)),
+            created_at__gte=moment,
+        )
     rows = list(
-        paid_payments_with_intent(since=run.since)
-        .filter(created_at__lt=run.started_at, pk__gt=after or uuid.UUID(int=0))
-        .annotate(listed=Exists(seen))
-        .order_by("pk")
-        .values_list("pk", "stripe_payment_intent_id", "status", "listed")[:limit]
+        window.annotate(listed=Exists(seen))
+        .order_by("created_at", "pk")
+        .values_list("pk", "created_at", "stripe_payment_intent_id", "status", "listed")[:limit]
     )
+    last_pk, last_created = (rows[-1][0], rows[-1][1]) if rows else (None, None)
     return LocalPaymentsChunk(
-        missing=[(str(pk), intent, status) for pk, intent, status, listed in rows if not listed],
+        missing=[(str(pk), intent, status) for pk, _, intent, status, listed in rows if not listed],
         scanned=len(rows),
-        cursor=str(rows[-1][0]) if len(rows) == limit else "",
+        cursor=f"{last_created.isoformat()}|{last_pk}"
+        if len(rows) == limit and last_created
+        else "",
     )
 
 
