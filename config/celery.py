@@ -4,7 +4,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 from config import queues, redeclare, task_names, worker_observability
 
@@ -37,7 +43,9 @@ app.conf.update(
     # Both far below the visibility timeout so Redis never re-delivers a running task.
     task_soft_time_limit=120,
     task_time_limit=150,
-    task_track_started=True,
+    # No STARTED row per task in the result backend (one write less per task): the monitor
+    # sees task-started events, and nothing reads the state.
+    task_track_started=False,
     # Results live in PostgreSQL (django-celery-results) and expire after a day.
     result_expires=24 * 3600,
     # Never pickle: task arguments are ids only, JSON is enough and safe.
@@ -77,6 +85,12 @@ app.conf.update(
     task_send_sent_event=True,
 )
 
+# Celery's Django fixup closes every database connection after each task unless told to
+# reuse them, and since Celery 5.6 it ignores CONN_MAX_AGE: a new PostgreSQL connection
+# per task. Reuse is turned on (a bound far beyond any pool child's life) and Django's own
+# rules decide instead, as they do around a web request (see _django_connection_rules).
+app.conf.update({"CELERY_DB_REUSE_MAX": 1_000_000})
+
 app.autodiscover_tasks()
 app.steps["consumer"].add(redeclare.RedeclareQueues)
 # Liveness file, publish time stamps, trace ids in logs, worker metrics (README.md, "Monitoring").
@@ -87,6 +101,16 @@ worker_observability.install(app)
 def _declare_dead_letter_queue(sender: Any, **_: object) -> None:
     with sender.app.connection_for_write() as connection:
         queues.declare_dead_letter_queue(connection)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _django_connection_rules(**_: object) -> None:
+    # CONN_MAX_AGE and CONN_HEALTH_CHECKS: a connection that broke (a killed backend, a
+    # failover) is dropped here, and a healthy one is checked once before its next use.
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect
