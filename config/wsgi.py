@@ -10,3 +10,9 @@ from config import telemetry
 
 telemetry.configure_tracing(service_name="payments-web")
 application = get_wsgi_application()
+
+# After the app is loaded (the outbox needs Django's models): publishes leave the response
+# path (outbox/services.py).
+from outbox import services as outbox  # noqa: E402
+
+outbox.publish_in_background()

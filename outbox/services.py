@@ -2,10 +2,11 @@
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from opentelemetry import context as otel_context
@@ -30,9 +31,30 @@ def enqueue(task_name: str, *ids: str | int) -> OutboxMessage:
     return message
 
 
+# Web processes publish after the response, from a small pool of threads of their own
+# (config/wsgi.py turns it on): a client never waits for the broker. A publish lost with
+# its process is the relay's, like any publish that failed.
+_background: ThreadPoolExecutor | None = None
+
+
+def publish_in_background(threads: int = 2) -> None:
+    global _background
+    _background = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="outbox-publish")
+
+
 def _publish_after_commit(message: OutboxMessage) -> None:
     # The chaos suite kills the process here: committed, never published. The relay owes it.
     failpoints.maybe_crash("after_commit")
+    if _background is None:
+        publish(message)
+    else:
+        _background.submit(_publish_from_thread, message)
+
+
+def _publish_from_thread(message: OutboxMessage) -> None:
+    # This thread keeps its database connection between publishes; Django's rules
+    # (CONN_MAX_AGE, health checks) are applied here, as around a request.
+    close_old_connections()
     publish(message)
 
 
