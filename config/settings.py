@@ -361,6 +361,15 @@ READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 # RabbitMQ management API (e.g. http://guest:guest@127.0.0.1:15672/api) for memory/unacked.
 RABBITMQ_MANAGEMENT_URL = env.str("RABBITMQ_MANAGEMENT_URL", default="")
 
+# --- Flower (README.md, "Flower") ----------------------------------------------------------------
+FLOWER_PORT = env.int("FLOWER_PORT", default=5555)
+FLOWER_ADDRESS = env.str("FLOWER_ADDRESS", default="127.0.0.1")
+# "user:password" pairs, comma-separated; Flower reads this variable itself. `manage.py
+# flower` refuses to start without it when DEBUG is off.
+FLOWER_BASIC_AUTH = env.list("FLOWER_BASIC_AUTH", default=[])
+# Flower keeps this many tasks in memory and nothing on disk (--persistent=False).
+FLOWER_MAX_TASKS = env.int("FLOWER_MAX_TASKS", default=10_000)
+
 
 def _refuse_development_secrets() -> None:
     """With DEBUG off the service must not run on the defaults a laptop uses."""
