@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # these targets run is local development, tests or benchmarks.
 export DEBUG ?= True
 
-.PHONY: install system-packages services up demo test lint types pytest chaos bench fuzz clean
+.PHONY: install system-packages services up ps demo test lint types pytest chaos bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,8 +23,12 @@ system-packages: ## apt packages the tests need (promtool); a no-op once install
 services: ## start PostgreSQL, Redis and RabbitMQ on loopback if they are down
 	bash scripts/services.sh
 
-up: install services ## the whole stack: web, two workers, beat, fake Stripe
+up: install ## the whole stack under supervisord: Redis, web, two workers, beat, monitor, Flower, fake Stripe
+	bash scripts/services.sh postgresql
 	bash scripts/up.sh
+
+ps: ## the processes of a running `make up` and their state
+	VAR_DIR=$${VAR_DIR:-var} $(VENV)/bin/supervisorctl -c scripts/supervisord.conf status
 
 demo: install ## send a handful of payments through the running stack
 	$(PY) manage.py demo

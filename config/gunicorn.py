@@ -34,7 +34,12 @@ Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 from config import gunicorn_errors, gunicorn_logging  # noqa: E402
 
-bind = f"127.0.0.1:{os.environ.get('WEB_PORT', '8000')}"
+# Loopback by default; a container sets WEB_BIND_ADDRESS=0.0.0.0 to be reachable.
+bind = f"{os.environ.get('WEB_BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('WEB_PORT', '8000')}"
+# `make up` runs two gunicorns on one port (SO_REUSEPORT), so one killed with -9 leaves the
+# other answering while supervisord restarts it. Off by default: a second server on a busy
+# port should fail loudly, not share it.
+reuse_port = os.environ.get("WEB_REUSE_PORT") == "1"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "32"))
@@ -59,7 +64,11 @@ gunicorn_errors.install()
 
 def on_starting(server: Any) -> None:
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    shutil.rmtree(directory, ignore_errors=True)
+    # Gunicorns sharing a port share the directory too, so a scrape answered by either one
+    # counts both; the one restarted after a crash must keep the other's samples (scripts/up.sh
+    # empties it once, before starting them).
+    if not reuse_port:
+        shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
 
 

@@ -1,9 +1,11 @@
 """A load generator that behaves like careful API clients: retries reuse their key."""
 
+import itertools
 import random
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,6 +28,8 @@ class LoadResult:
     requests_sent: int = 0
     client_retries: int = 0
     concurrent_duplicates: int = 0
+    # Answers that made a client retry: "connection" (refused, reset, timed out) or the status.
+    errors: Counter[str] = field(default_factory=Counter)
     started_at: float = 0.0
     finished_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,6 +54,27 @@ class LoadGenerator:
         plans = [self._plan(i) for i in range(self.count)]
         with ThreadPoolExecutor(self.threads) as pool:
             list(pool.map(lambda plan: self._submit(plan, give_up_after), plans))
+        self.result.finished_at = time.time()
+        return self.result
+
+    def run_until(
+        self, stop: threading.Event, *, pause: float = 0.0, give_up_after: float = 60.0
+    ) -> LoadResult:
+        """Submit payments from `threads` clients, each pausing `pause` s between payments,
+        until `stop` is set; payments begun are finished."""
+        self.result.started_at = time.time()
+        numbers = itertools.count()
+
+        def client() -> None:
+            while not stop.is_set():
+                self._submit(self._plan(next(numbers)), give_up_after)
+                stop.wait(pause)
+
+        clients = [threading.Thread(target=client) for _ in range(self.threads)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
         self.result.finished_at = time.time()
         return self.result
 
@@ -111,6 +136,9 @@ class LoadGenerator:
                 return
             with self.result.lock:
                 self.result.client_retries += 1
+                self.result.errors[
+                    "connection" if response is None else str(response.status_code)
+                ] += 1
             time.sleep(delay * (1 + self.random.random()))
             delay = min(delay * 2, 2.0)
         with self.result.lock:

@@ -1,0 +1,1 @@
+"""Deployment: the supervised local stack, the image, compose, Kubernetes, ECS, Flower, OTLP."""
