@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # these targets run is local development, tests or benchmarks.
 export DEBUG ?= True
 
-.PHONY: install system-packages services up ps demo test lint types pytest chaos bench fuzz clean
+.PHONY: install system-packages services up ps lock demo test lint types pytest chaos bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ up: install ## the whole stack under supervisord: Redis, web, two workers, beat,
 
 ps: ## the processes of a running `make up` and their state
 	VAR_DIR=$${VAR_DIR:-var} $(VENV)/bin/supervisorctl -c scripts/supervisord.conf status
+
+lock: install ## docker/requirements.lock: every runtime dependency pinned with its hashes
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-find-links \
+	  --no-emit-index-url --output-file docker/requirements.lock pyproject.toml
 
 demo: install ## send a handful of payments through the running stack
 	$(PY) manage.py demo
