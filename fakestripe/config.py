@@ -9,11 +9,13 @@ from typing import Any
 from .idempotency import DEFAULT_TTL_SECONDS
 
 DEFAULT_PORT = 12111
+DEFAULT_HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     port: int = DEFAULT_PORT
+    host: str = DEFAULT_HOST
     state_path: Path | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
@@ -28,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=DEFAULT_PORT,
-        help="port on 127.0.0.1 (0 picks a free one; the listening line prints it)",
+        help="port (0 picks a free one; the listening line prints it)",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on; 0.0.0.0 only inside a container (docker/compose.yaml)",
     )
     parser.add_argument(
         "--state",
@@ -71,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_options(options: Mapping[str, Any]) -> ServerConfig:
     return ServerConfig(
         port=options["port"],
+        host=options["host"],
         state_path=options["state"],
         webhook_urls=tuple(options["webhook_url"] or ()),
         webhook_secret=options["webhook_secret"],

@@ -1,4 +1,4 @@
-"""The asyncio HTTP/1.1 server: keep-alive connections, requests answered in order, on 127.0.0.1."""
+"""The asyncio HTTP/1.1 server: keep-alive connections, requests answered in order, on loopback."""
 
 import asyncio
 import functools
@@ -25,7 +25,6 @@ from .httpwire import (
 
 logger = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 # Stored objects live as long as the server: moving them out of the cyclic GC's sight keeps
 # full collections (O(heap)) from doubling the cost of a request at 100k PaymentIntents.
 GC_FREEZE_INTERVAL_SECONDS = 1.0
@@ -131,7 +130,7 @@ async def serve(
         print(f"fakestripe webhook signing secret: {app.webhook_secret}", file=sys.stderr)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpConnection(app, config.verbose), HOST, config.port, backlog=1024
+        lambda: HttpConnection(app, config.verbose), config.host, config.port, backlog=1024
     )
     port = server.sockets[0].getsockname()[1]
     stop = stop or asyncio.Event()
@@ -164,7 +163,7 @@ def run(config: ServerConfig) -> None:
         first_done: list[asyncio.Future[Any]] = [ready, serving]
         await asyncio.wait(first_done, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
-            print(f"fakestripe listening on http://{HOST}:{ready.result()}", flush=True)
+            print(f"fakestripe listening on http://{config.host}:{ready.result()}", flush=True)
         await serving
 
     asyncio.run(main())
@@ -211,4 +210,4 @@ def serve_in_background(config: ServerConfig) -> BackgroundServer:
     ready = started["ready"]
     stop = started["stop"]
     assert isinstance(ready, asyncio.Future) and isinstance(stop, asyncio.Event)
-    return BackgroundServer(f"http://{HOST}:{ready.result()}", loop, stop, thread)
+    return BackgroundServer(f"http://{config.host}:{ready.result()}", loop, stop, thread)
