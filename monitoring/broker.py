@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +47,8 @@ class BrokerProbe(Protocol):
     def queue_depths(self, queues: Iterable[str]) -> list[QueueDepth]: ...
 
     def unacked_messages(self) -> int | None: ...
+
+    def unacked_by_queue(self) -> dict[str, int] | None: ...
 
     def memory(self) -> BrokerMemory | None: ...
 
@@ -96,6 +99,22 @@ class RedisProbe:
     def unacked_messages(self) -> int:
         return int(self._client.hlen(REDIS_UNACKED_HASH))
 
+    def unacked_by_queue(self) -> dict[str, int]:
+        """Delivered, unacknowledged messages per queue: running, or reserved by a worker.
+
+        kombu stores each as `[message, exchange, routing key]`; every work queue is bound by
+        its own name (config/queues.py), so the routing key names the queue. The hash holds
+        at most a few messages per worker process (prefetch 1), so reading it whole is cheap.
+        """
+        counts: Counter[str] = Counter()
+        for raw in self._client.hvals(REDIS_UNACKED_HASH):
+            try:
+                _message, _exchange, routing_key = json.loads(raw)
+            except (ValueError, TypeError):
+                continue  # not kombu's format: not a task we can attribute
+            counts[str(routing_key)] += 1
+        return dict(counts)
+
     def memory(self) -> BrokerMemory:
         info: dict[str, Any] = self._client.info("memory")
         return BrokerMemory(
@@ -143,6 +162,14 @@ class AmqpProbe:
         if not self._management_url:
             return None  # AMQP itself does not report unacked counts
         return sum(int(q.get("messages_unacknowledged", 0)) for q in self._management("/queues"))
+
+    def unacked_by_queue(self) -> dict[str, int] | None:
+        if not self._management_url:
+            return None
+        return {
+            str(q["name"]): int(q.get("messages_unacknowledged", 0))
+            for q in self._management("/queues")
+        }
 
     def memory(self) -> BrokerMemory | None:
         if not self._management_url:

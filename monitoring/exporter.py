@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from config.queues import WORK_QUEUES
-from monitoring import broker, selectors
+from monitoring import backlog, broker, selectors
 from monitoring.events import CeleryEventMetrics
 from outbox import selectors as outbox_selectors
 
@@ -61,6 +61,12 @@ class StateMetrics:
             "celery_active_consumer_count", "AMQP consumers on the queue.", ["queue_name"]
         )
         self.unacked = gauge("celery_messages_unacked", "Delivered, not yet acknowledged.")
+        self.backlog = gauge(
+            "celery_queue_backlog",
+            "Work the queue's workers owe: ready + delivered-unacked (running or reserved) "
+            "+ unpublished outbox rows routed to it. KEDA and ECS scale the workers on it.",
+            ["queue_name"],
+        )
         self.memory_used = gauge("celery_broker_memory_used_bytes", "Broker memory in use.")
         self.memory_max = gauge("celery_broker_memory_max_bytes", "Broker memory limit (0: none).")
         self.memory_alarm = gauge(
@@ -132,6 +138,7 @@ class Monitor:
 
     def refresh(self) -> None:
         self._guarded("broker", self._refresh_broker)
+        self._guarded("backlog", self._refresh_backlog)
         self._guarded("workers", self._refresh_consumers)
         self._guarded("database", self._refresh_database)
         self.events.expire_silent_workers()
@@ -149,6 +156,10 @@ class Monitor:
             self.state.memory_used.set(memory.used_bytes)
             self.state.memory_max.set(memory.max_bytes)
             self.state.memory_alarm.set(int(memory.alarm))
+
+    def _refresh_backlog(self) -> None:
+        for reading in backlog.measure(self.app, self._probe, self._queues):
+            self.state.backlog.labels(queue_name=reading.queue).set(reading.total)
 
     def _refresh_consumers(self) -> None:
         # One broadcast per refresh from this single process, as celery-exporter does; the

@@ -30,3 +30,9 @@ def outbox_lag() -> OutboxLag:
     oldest = row["oldest"]
     age = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
     return OutboxLag(row["count"], age)
+
+
+def unpublished_by_task() -> dict[str, int]:
+    """Rows the broker is still owed, per task name (the autoscalers' backlog counts them)."""
+    rows = unpublished().values("task_name").annotate(n=Count("id"))
+    return {row["task_name"]: row["n"] for row in rows}
