@@ -360,6 +360,9 @@ BROKER_PROBE_TIMEOUT_SECONDS = env.float("BROKER_PROBE_TIMEOUT_SECONDS", default
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 # RabbitMQ management API (e.g. http://guest:guest@127.0.0.1:15672/api) for memory/unacked.
 RABBITMQ_MANAGEMENT_URL = env.str("RABBITMQ_MANAGEMENT_URL", default="")
+# `manage.py publish_queue_metrics` (ECS): CloudWatch namespace and how often it publishes.
+QUEUE_METRICS_NAMESPACE = env.str("QUEUE_METRICS_NAMESPACE", default="Payments/Celery")
+QUEUE_METRICS_INTERVAL_SECONDS = env.float("QUEUE_METRICS_INTERVAL_SECONDS", default=60.0)
 
 # --- Flower (README.md, "Flower") ----------------------------------------------------------------
 FLOWER_PORT = env.int("FLOWER_PORT", default=5555)
