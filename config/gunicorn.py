@@ -72,6 +72,12 @@ def on_starting(server: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
+def post_worker_init(worker: Any) -> None:
+    # The application is loaded: from now on this worker answers at once. Supervisors and
+    # tests read this line; two gunicorns sharing a port cannot be told apart by a request.
+    worker.log.info("Worker %s ready to serve", worker.pid)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     # Imported here, after the environment is set: the client picks its mode on import.
     from prometheus_client import multiprocess

@@ -58,15 +58,25 @@ class LoadGenerator:
         return self.result
 
     def run_until(
-        self, stop: threading.Event, *, pause: float = 0.0, give_up_after: float = 60.0
+        self,
+        stop: threading.Event,
+        *,
+        pause: float = 0.0,
+        may_send: threading.Event | None = None,
+        give_up_after: float = 60.0,
     ) -> LoadResult:
-        """Submit payments from `threads` clients, each pausing `pause` s between payments,
-        until `stop` is set; payments begun are finished."""
+        """Submit payments from `threads` clients until `stop` is set, finishing those begun.
+
+        Each client pauses `pause` s between payments and, given `may_send`, waits while it
+        is clear (back-pressure: a test keeps the backlog bounded on a busy machine).
+        """
         self.result.started_at = time.time()
         numbers = itertools.count()
 
         def client() -> None:
             while not stop.is_set():
+                if may_send is not None and not may_send.wait(0.2):
+                    continue
                 self._submit(self._plan(next(numbers)), give_up_after)
                 stop.wait(pause)
 

@@ -1,6 +1,7 @@
 """`make up` as a test runs it: scripts/up.sh and its supervisord.conf on free ports."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -79,17 +80,32 @@ class MakeUp:
         assert state == "RUNNING", f"{program} is {state}"
         return pid
 
-    def wait_restarted(self, program: str, old_pid: int, timeout: float = 60.0) -> int:
-        """Wait until supervisord runs `program` again under a new pid, and it serves."""
+    def wait_restarted(
+        self, program: str, old_pid: int, *, serving: bool, timeout: float = 90.0
+    ) -> int:
+        """Wait until supervisord runs `program` again under a new pid (and, if `serving`,
+        until it does its work again)."""
         since = time.time()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state, pid = self.states().get(program, ("MISSING", 0))
-            if state == "RUNNING" and pid not in (0, old_pid) and self.serves(program, since):
+            restarted = state == "RUNNING" and pid not in (0, old_pid)
+            if restarted and (not serving or self.serves(program, since)):
                 return pid
             assert state not in ("FATAL", "MISSING"), f"{program} is {state}"
             time.sleep(0.2)
         raise TimeoutError(f"{program} was not restarted within {timeout} s")
+
+    def wait_serving(self, timeout: float = 180.0) -> None:
+        _wait_until(
+            lambda: (
+                set(self.states()) == set(PROGRAMS)
+                and all(state == "RUNNING" for state, _ in self.states().values())
+                and all(self.serves(program) for program in PROGRAMS)
+            ),
+            timeout=timeout,
+            what=f"every make-up process running and serving: {self.states()}",
+        )
 
     def serves(self, program: str, since: float = 0.0) -> bool:
         """Each program's own sign of work: a port that answers, a heartbeat newer than `since`."""
@@ -102,11 +118,15 @@ class MakeUp:
             except redis.RedisError:
                 return False
         if program == "beat":
-            return "beat: Starting" in self.last_start_log(program)
+            return "beat: Starting" in self.log(program).rsplit("celery beat v", 1)[-1]
+        if program.startswith("web"):
+            # The port is shared, so a request cannot tell which gunicorn answered: one of
+            # this master's workers must have logged that its application is loaded.
+            master = self.states()[program][1]
+            ready = re.findall(r"Worker (\d+) ready to serve", self.log(program))
+            return any(_parent(int(pid)) == master for pid in ready)
         port = {
             "fakestripe": "FAKESTRIPE_PORT",
-            "web1": "WEB_PORT",
-            "web2": "WEB_PORT",
             "monitor": "CELERY_MONITOR_PORT",
             "flower": "FLOWER_PORT",
         }[program]
@@ -116,11 +136,9 @@ class MakeUp:
             return False
         return True
 
-    def last_start_log(self, program: str) -> str:
-        """The log of the program's last start (after its last Celery banner)."""
+    def log(self, program: str) -> str:
         log = self.var_dir / "log" / f"{program}.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
-        return text.rsplit("celery beat v", 1)[-1]
+        return log.read_text(errors="replace") if log.exists() else ""
 
     def all_pids(self) -> list[int]:
         """Every process of the stack: supervisord, its programs and their children."""
@@ -133,6 +151,15 @@ class MakeUp:
         """Ctrl-C: SIGINT to supervisord, as the terminal sends it; its exit status."""
         self.supervisord.send_signal(signal.SIGINT)
         return self.supervisord.wait(timeout=timeout)
+
+
+def _parent(pid: int) -> int:
+    """The parent pid of a running process, 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _wait_until(check: object, timeout: float, what: str) -> None:
@@ -153,19 +180,13 @@ def make_up(var_dir: Path, database_url: str) -> Iterator[MakeUp]:
         "VAR_DIR": str(var_dir),
         "DATABASE_URL": database_url,
         "VENV_BIN": str(processes.BIN),
+        # One gunicorn worker per web process: two processes still share the port.
+        "WEB_CONCURRENCY": "1",
     }
     supervisord = processes.spawn(["bash", "scripts/up.sh"], var_dir.parent / "up.log", env)
     stack = MakeUp(var_dir, env, supervisord)
     try:
-        _wait_until(
-            lambda: (
-                set(stack.states()) == set(PROGRAMS)
-                and all(state == "RUNNING" for state, _ in stack.states().values())
-                and all(stack.serves(program) for program in PROGRAMS)
-            ),
-            timeout=90,
-            what="every make-up process running and serving",
-        )
+        stack.wait_serving()
         yield stack
     finally:
         if supervisord.poll() is None:
