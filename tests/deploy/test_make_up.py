@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from django.db import connection
 
@@ -116,6 +117,8 @@ def test_kill_9_of_any_make_up_process_loses_no_payment_and_the_api_keeps_answer
 ):
     database_url = processes.test_environment("")["DATABASE_URL"]
     with make_up(tmp_path / "var", database_url) as stack:
+        broker = redis.Redis(port=stack.port("REDIS_PORT"), decode_responses=True)
+        redis_config = broker.config_get("*")
         client, api_key = services.create_api_client(name="make-up")
         load = LoadGenerator(stack.web_url, api_key, count=0, threads=LOAD_CLIENTS)
         stop, may_send = threading.Event(), threading.Event()
@@ -149,6 +152,16 @@ def test_kill_9_of_any_make_up_process_loses_no_payment_and_the_api_keeps_answer
 
         exit_status = stack.interrupt()
 
+    # The stack's own Redis keeps its queue across a kill (DESIGN.md's broker settings).
+    assert {
+        key: redis_config[key] for key in ("appendonly", "appendfsync", "maxmemory-policy")
+    } == {
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "maxmemory-policy": "noeviction",
+    }
+    assert int(redis_config["maxmemory"]) > 0
+    assert redis_config["dir"] == str(tmp_path / "var" / "redis")
     assert report.violations() == []
     assert report.accepted == load.result.submitted  # no client gave up
     # The API kept answering: never a 5xx; a connection cut by a dying web process is retried.
