@@ -21,6 +21,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "compose-test-postgres",
     "STRIPE_API_KEY": "sk_test_compose",
     "STRIPE_WEBHOOK_SECRET": "whsec_compose",
+    "API_KEY_HASH_SECRET": "compose-test-api-key-hash-secret",
     "FLOWER_BASIC_AUTH": "flower:compose-test",
     "GRAFANA_ADMIN_PASSWORD": "compose-test-grafana",
     "RABBITMQ_PASSWORD": "compose-test-rabbitmq",

@@ -141,17 +141,19 @@ def test_keda_scales_the_workers_on_a_backlog_the_monitor_really_exports(manifes
     assert scaled["spec"]["fallback"]["replicas"] >= scaled["spec"]["minReplicaCount"]
 
 
-def test_each_overlay_brings_its_broker(manifests):
+def test_each_overlay_brings_its_broker_and_a_redis_that_keeps_its_data(manifests):
     names = {(m["kind"], m["metadata"]["name"]) for m in manifests}
-    if ("StatefulSet", "redis") in names:
-        redis = container(find(manifests, "StatefulSet", "redis"))
-        flags = dict(zip(redis["args"][::2], redis["args"][1::2], strict=True))
-        assert flags["--appendonly"] == "yes"
-        assert flags["--appendfsync"] == "everysec"
-        assert flags["--maxmemory-policy"] == "noeviction"
-        config = next(m for m in manifests if m["metadata"]["name"].startswith("payments-config"))
+    config = next(m for m in manifests if m["metadata"]["name"].startswith("payments-config"))
+    redis = container(find(manifests, "StatefulSet", "redis"))
+    flags = dict(zip(redis["args"][::2], redis["args"][1::2], strict=True))
+
+    assert flags["--appendonly"] == "yes"
+    assert flags["--appendfsync"] == "everysec"
+    assert flags["--maxmemory-policy"] == "noeviction"
+    assert redis["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+    assert config["data"]["RATE_LIMIT_REDIS_URL"] == "redis://redis:6379/1"
+    if "CELERY_BROKER_URL" in config["data"]:  # overlays/redis: Redis is the broker
         assert config["data"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
-    else:
-        rabbitmq = find(manifests, "StatefulSet", "rabbitmq")
-        assert rabbitmq["spec"]["replicas"] == 3
+    else:  # overlays/rabbitmq: the URL carries a password, so it is in payments-secrets
+        assert find(manifests, "StatefulSet", "rabbitmq")["spec"]["replicas"] == 3
         assert ("PodDisruptionBudget", "rabbitmq") in names

@@ -87,6 +87,7 @@ def test_flower_refuses_to_start_without_basic_auth_when_debug_is_off(tmp_path):
             "SECRET_KEY": "flower-test-" + "x" * 40,
             "STRIPE_API_KEY": "sk_test_flower",
             "STRIPE_WEBHOOK_SECRET": "whsec_flower",
+            "API_KEY_HASH_SECRET": "flower-test-api-key-hash-secret",
         },
         capture_output=True,
         text=True,
