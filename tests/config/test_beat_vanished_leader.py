@@ -126,7 +126,10 @@ def tcp_ports_to(pid: int, remote_port: int) -> list[int]:
     """Local ports of the process's IPv4 TCP connections to `remote_port` (from /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue  # closed between the listing and the read
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     ports = []
