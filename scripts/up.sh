@@ -79,7 +79,7 @@ cat <<INFO
   Redis        redis-cli -p ${REDIS_PORT}   (AOF in ${VAR_DIR}/redis)
   Emails       ${VAR_DIR}/mail/
   Logs         ${VAR_DIR}/log/<process>.log
-  Processes    supervisorctl -c scripts/supervisord.conf status   (a crashed one is restarted)
+  Processes    make ps   (a crashed one is restarted)
   Demo key     $(cat "$VAR_DIR/demo_api_key")   (also in ${VAR_DIR}/demo_api_key; used by 'make demo')
 
   Stop everything with Ctrl-C.
