@@ -8,14 +8,19 @@ always "publish the task again through the outbox": every task is safe to run tw
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key of the sweep (any fixed int64, distinct from the beat leader's).
+SWEEP_LOCK_KEY = 0x5041_594D_5357_4550  # "PAYMSWEP"
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,39 @@ def stuck_counts() -> dict[str, int]:
     return {kind.name: kind.stuck(kind.threshold()).count() for kind in kinds()}
 
 
+@contextmanager
+def _only_sweep() -> Iterator[bool]:
+    """Yields whether this is the only sweep running anywhere (a session advisory lock).
+
+    Two sweeps at once (a slow one overlapping the next beat tick, a redelivered message)
+    both read the same stuck rows before either touches them, and every row was re-driven
+    twice: twice the tasks, twice the Stripe lookups, exactly when the system is already
+    behind. The lock goes with the connection if the worker dies mid-sweep.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
 def recover_stuck_work(limit_per_kind: int = 1000) -> dict[str, int]:
-    """Re-drive every kind's stuck rows (a bounded batch each); returns how many per kind."""
+    """Re-drive every kind's stuck rows (a bounded batch each); returns how many per kind.
+
+    Returns {} without touching anything while another sweep holds the lock.
+    """
+    with _only_sweep() as alone:
+        if not alone:
+            logger.info("another recovery sweep is running; skipping this one")
+            return {}
+        return _redrive_every_kind(limit_per_kind)
+
+
+def _redrive_every_kind(limit_per_kind: int) -> dict[str, int]:
     redriven: dict[str, int] = {}
     for kind in kinds():
         ids = list(kind.stuck(kind.threshold()).values_list("pk", flat=True)[:limit_per_kind])

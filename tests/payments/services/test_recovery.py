@@ -3,8 +3,10 @@
 from datetime import timedelta
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from outbox import recovery
@@ -168,3 +170,26 @@ def test_payments_replay_covers_refunds_and_webhook_events(db):
     assert jobs_for("payments.refund_payment", refund.pk) == 1
     assert jobs_for("payments.process_stripe_event", inbox.pk) == 1
     assert "1 refund(s), 1 webhook event(s)" in out.getvalue()
+
+
+def test_a_second_sweep_while_one_runs_re_drives_nothing(db, settings):
+    settings.STALLED_REFUND_SECONDS = 900
+    lost = pending_refund(PaymentFactory(status="succeeded", amount_refunded=100))
+    stale(Refund, lost)
+    database = connection.settings_dict
+    running_sweep = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=True,
+    )
+    try:
+        running_sweep.execute("SELECT pg_advisory_lock(%s)", [recovery.SWEEP_LOCK_KEY])
+
+        assert recovery.recover_stuck_work() == {}
+        assert jobs_for("payments.refund_payment", lost.pk) == 0
+    finally:
+        running_sweep.close()
+
+    assert recovery.recover_stuck_work()["refund"] == 1
