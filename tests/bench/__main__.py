@@ -82,6 +82,11 @@ def main() -> None:
         help="run only these parts (throughput latency otel scaling "
         "table_size recovery reconciliation)",
     )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other parts of the last report (reports/bench.json), replace these",
+    )
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     parts = options.only or [
@@ -89,7 +94,8 @@ def main() -> None:
     ]  # fmt: skip
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix="payments-bench-"))
-    results: dict[str, Any] = {
+    results: dict[str, Any] = report.previous_results() if options.update else {}
+    results |= {
         "command": "make bench" + (" BENCH_ARGS=--quick" if options.quick else ""),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": {"cores": os.cpu_count()},

@@ -30,6 +30,11 @@ def stat(values: list[float], unit: str = "", digits: int = 1) -> str:
     )
 
 
+def previous_results() -> dict[str, Any]:
+    path = REPORTS / "bench.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def write(results: dict[str, Any]) -> Path:
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")

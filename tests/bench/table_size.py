@@ -54,7 +54,7 @@ def seed_payments(
 def client_id_of(key_prefix: str) -> int:
     with psycopg.connect(bench_stack.DATABASE_URL) as db:
         row = db.execute(
-            "SELECT id FROM payments_apiclient WHERE key_prefix = %s", [key_prefix]
+            "SELECT client_id FROM payments_apikey WHERE prefix = %s", [key_prefix]
         ).fetchone()
     assert row is not None
     return int(row[0])
