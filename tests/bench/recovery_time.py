@@ -52,7 +52,7 @@ def seconds_to_run_again(directory: Path, broker: str) -> float:
             timeout=30,
         )
         payment_id = response.json()["id"]
-        wait_until(lambda: charge_attempts(payment_id) == 1, timeout=60)
+        wait_until(lambda: charge_attempts(payment_id) == 1, timeout=300)
         bench.start_worker("worker2", concurrency=1)
         requests.delete(f"{bench.stripe_url}/_fake/faults", timeout=5)
         killed_at = time.perf_counter()

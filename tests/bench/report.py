@@ -49,6 +49,7 @@ def write(results: dict[str, Any]) -> Path:
     ]
     sections += throughput_section(results)
     sections += latency_section(results)
+    sections += priority_section(results)
     sections += otel_section(results)
     sections += scaling_section(results)
     sections += table_size_section(results)
@@ -87,6 +88,56 @@ def throughput_section(results: dict[str, Any]) -> list[str]:
         ),
         "",
         "![throughput](bench_throughput.png)",
+        "",
+        *cpu_section(results),
+    ]
+
+
+def cpu_section(results: dict[str, Any]) -> list[str]:
+    """CPU milliseconds per payment by process role: on 2 cores, the limit."""
+    part = results.get("cpu")
+    if not part:
+        return []
+    parts = {broker: spent for broker, spent in part.items() if broker != "load"}
+    roles = sorted({role for spent in parts.values() for role in spent})
+    rows = [[role] + [f"{spent.get(role, 0.0):.1f}" for spent in parts.values()] for role in roles]
+    rows.append(["total"] + [f"{sum(spent.values()):.1f}" for spent in parts.values()])
+    return [
+        "### Where a payment's CPU goes",
+        "",
+        f"CPU milliseconds per payment over one pipeline run of {results['sizes']['payments']} "
+        "payments per broker, by process (from /proc: the benchmark's own processes and the "
+        "PostgreSQL backends of its database). With 2 cores, 2000 ms of CPU per second "
+        "divided by the total is the most payments per second this machine can give, "
+        f"whatever the concurrency. Load before: {part['load']}.",
+        "",
+        table(["process", *(f"ms per payment ({broker})" for broker in parts)], rows),
+        "",
+    ]
+
+
+def priority_section(results: dict[str, Any]) -> list[str]:
+    part = results.get("priority")
+    if not part:
+        return []
+    rows = [
+        [
+            f"nice {nice}",
+            stat([run["p50_ms"] for run in runs], " ms", 0),
+            stat([run["p99_ms"] for run in runs], " ms", 0),
+            stat([run["achieved_rate"] for run in runs], "/s", 0),
+            str(sum(run["errors"] for run in runs)),
+        ]
+        for nice, runs in part["runs"].items()
+    ]
+    return [
+        "### Workers behind the API: pool children at a lower CPU priority",
+        "",
+        f"Accept latency at {part['rate']} requests/s offered (open loop, workers running), "
+        "with `CELERY_WORKER_NICE` 0 and 10 in interleaved runs on fresh stacks. "
+        f"Load before: {part['load']}.",
+        "",
+        table(["workers' pool", "p50", "p99", "sent at", "errors"], rows),
         "",
     ]
 

@@ -23,6 +23,9 @@ CONCURRENCY = 2
 
 def recreate_database() -> None:
     """A fresh, migrated bench database (never the developer's own)."""
+    from django.db import connection
+
+    connection.close()  # this process's own session is about to be terminated
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
         db.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
