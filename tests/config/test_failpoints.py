@@ -1,4 +1,4 @@
-"""Failpoints: every named step is in the code once; arming kills exactly one process, once."""
+"""Failpoints: every named step is in the code and in the crash-point matrix; arming kills once."""
 
 import json
 import os
@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from config import failpoints
+from tests.chaos import matrix
 from tests.processes import PROJECT_ROOT
 
 SERVICE_PACKAGES = ("config", "payments", "outbox", "notifications")
@@ -28,6 +29,11 @@ def test_every_registered_step_is_in_the_code_once_and_nothing_else_is():
     found = steps_in_code()
 
     assert sorted(found) == sorted(failpoints.STEPS)
+
+
+def test_the_matrix_drives_every_registered_step():
+    assert {cell.step for cell in matrix.CELLS} == set(failpoints.STEPS)
+    assert len({cell.name for cell in matrix.CELLS}) == len(matrix.CELLS)
 
 
 # The module alone, without the config package (which loads the Celery app): a fresh
