@@ -20,6 +20,8 @@ COLUMNS = (
     ("double_charges", "double charges"),
     ("unfinished", "unfinished"),
     ("email_problems", "email problems"),
+    # The same Message-ID delivered again: expected after a crash between send and mark.
+    ("email_redeliveries", "emails resent"),
     ("seconds_to_recover", "recovered s"),
     ("outcome", "outcome"),
 )
