@@ -50,7 +50,7 @@ pytest: install services
 test: lint types pytest ## lint, types and the test suite against real services
 
 CHAOS_N ?= 500
-chaos: install services ## the fault suite; table and plot in reports/chaos.md, reports/chaos.png
+chaos: install services ## the fault suite and the crash-point matrix; tables and plot in reports/chaos.md, reports/chaos.png
 	rm -rf reports/chaos
 	CHAOS_N=$(CHAOS_N) $(VENV)/bin/pytest -m chaos tests/chaos -s -p no:randomly $(PYTEST_ARGS); \
 	  status=$$?; $(PY) -m tests.chaos.report; exit $$status

@@ -1,23 +1,102 @@
-"""Failpoints for the chaos suite: make a process die at an exact spot, never by default.
+"""Failpoints for the chaos suite: make a process die at a named step, never by default.
 
-`PAYMENTS_FAILPOINTS="after_commit=0.2"` makes 20 % of the passes through
-`maybe_crash("after_commit")` kill the process on the spot (as kill -9 would: no
-cleanup, no response). Unset, as in every real deployment, it costs one dict lookup.
+Each step in STEPS is one `maybe_crash("<step>")` line in the service code. Two ways to
+arm them, both off unless their environment variable is set (as in every real
+deployment, where a pass costs two global lookups and touches nothing else):
+
+- By rate: `PAYMENTS_FAILPOINTS="outbox.after_commit_before_publish=0.2"` kills the
+  process on 20 % of its passes through that step.
+- Once, at one step, across processes and restarts: with `PAYMENTS_FAILPOINT_DIR=<dir>`,
+  a file `<dir>/<step>` arms the step. The first process sharing the directory to pass
+  it creates `<dir>/<step>.crashed` (O_EXCL: exactly one process wins) and dies; the
+  marker outlives it, so the restarted process passes the step and carries on. Arming
+  is a file rather than a variable so that one running stack can be armed step after
+  step without restarting it (tests/chaos/matrix.py).
+
+The death is SIGKILL, as `kill -9` would do it: no cleanup, no response, no rollback
+but PostgreSQL's. `PAYMENTS_FAILPOINT_KILL=group` kills the whole process group instead
+(`kill -9 -<pgid>`): a Celery pool child then takes its worker's main process and its
+siblings with it, as a lost host or an OOM-killed container would, so the task's message
+is not handed back by the main process and only the recovery sweeper can save the work.
 """
 
+import json
 import os
 import random
+import signal
+import time
+
+# Every named step, where it is and what a crash there leaves behind. The crash-point
+# matrix drives each one; tests/config/test_failpoints.py checks that this list and the
+# code name the same steps.
+STEPS: dict[str, str] = {
+    # The charge: accepted by the web, charged by a worker.
+    "charge.accept_before_commit": "web: payment, event and outbox row written, not committed",
+    "charge.before_create_intent": "worker: charge started (committed), nothing at Stripe yet",
+    "charge.after_create_intent_before_commit": "worker: intent at Stripe, its id not stored",
+    "charge.before_confirm": "worker: intent id committed, confirm not sent",
+    "charge.after_confirm_before_commit": "worker: Stripe decided, the outcome not committed",
+    "charge.after_outcome_commit": "worker: outcome and email job committed, task not acked",
+    # Refunds: reserved by the web, refunded by a worker.
+    "refund.request_before_commit": "web: refund reserved and queued, not committed",
+    "refund.before_stripe": "worker: refund attempt counted (committed), nothing at Stripe yet",
+    "refund.after_stripe_before_commit": "worker: refunded at Stripe, not settled here",
+    "refund.after_outcome_commit": "worker: refund settled and email queued, task not acked",
+    # Webhooks: stored by the web, applied by a worker.
+    "webhook.before_inbox_commit": "web: event stored in the inbox, not committed",
+    "webhook.after_inbox_commit": "web: event committed, Stripe not answered",
+    "webhook.before_apply_commit": "worker: event applied, not committed",
+    "webhook.after_apply_commit": "worker: event applied and committed, task not acked",
+    # Emails.
+    "notification.before_send": "worker: notification locked, email not sent",
+    "notification.after_send_before_mark_sent": "worker: email sent, not marked sent",
+    "notification.after_mark_sent_commit": "worker: email sent and marked, task not acked",
+    # The outbox, under every path above.
+    "outbox.after_commit_before_publish": "web or worker: outbox row committed, not published",
+    "outbox.after_publish_before_mark_published": "web or worker: task published, row unmarked",
+}
+
+# The chaos scenarios' older name for the outbox step, still accepted in the rate mode.
+_OLD_NAMES = {"after_commit": "outbox.after_commit_before_publish"}
 
 _RATES: dict[str, float] = {
-    name: float(rate)
+    _OLD_NAMES.get(name, name): float(rate)
     for name, _, rate in (
         item.partition("=") for item in os.environ.get("PAYMENTS_FAILPOINTS", "").split(",")
     )
     if name and rate
 }
+_ARMING_DIR = os.environ.get("PAYMENTS_FAILPOINT_DIR") or None
+_KILL_GROUP = os.environ.get("PAYMENTS_FAILPOINT_KILL") == "group"
+
+CRASHED_SUFFIX = ".crashed"
 
 
-def maybe_crash(name: str) -> None:
-    rate = _RATES.get(name)
-    if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
-        os._exit(137)
+def maybe_crash(step: str) -> None:
+    """Die here if this step is armed (see the module docstring); otherwise return."""
+    if _ARMING_DIR is not None:
+        _crash_once_if_armed(_ARMING_DIR, step)
+    if _RATES:
+        rate = _RATES.get(step)
+        if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
+            _die()
+
+
+def _crash_once_if_armed(directory: str, step: str) -> None:
+    armed = os.path.join(directory, step)
+    if not os.path.exists(armed):
+        return
+    try:
+        marker = os.open(armed + CRASHED_SUFFIX, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return  # crashed here once already: this is the restarted process, or another one
+    # Who died and when, for the test that proves the crash happened at this step.
+    with os.fdopen(marker, "w") as file:
+        json.dump({"step": step, "pid": os.getpid(), "pgid": os.getpgrp(), "at": time.time()}, file)
+    _die()
+
+
+def _die() -> None:
+    if _KILL_GROUP:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)

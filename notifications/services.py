@@ -8,7 +8,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from config import task_names
+from config import failpoints, task_names
 from config.telemetry import current_trace_id
 from notifications import selectors
 from notifications.models import Notification, NotificationStatus
@@ -48,6 +48,7 @@ def send_notification(notification_id: int) -> str:
             return notification.status
         notification.attempts += 1
         subject_line, body = render_email(notification)
+        failpoints.maybe_crash("notification.before_send")
         EmailMessage(
             subject_line,
             body,
@@ -56,12 +57,14 @@ def send_notification(notification_id: int) -> str:
             # systems see the same Message-ID and show one email.
             headers={"Message-ID": f"<{notification.dedupe_key.replace(':', '.')}@payments>"},
         ).send()
+        failpoints.maybe_crash("notification.after_send_before_mark_sent")
         notification.status = NotificationStatus.SENT
         notification.sent_at = timezone.now()
         notification.last_error = ""
         notification.save(
             update_fields=["status", "sent_at", "attempts", "last_error", "updated_at"]
         )
+    failpoints.maybe_crash("notification.after_mark_sent_commit")
     return notification.status
 
 

@@ -44,7 +44,7 @@ def publish_in_background(threads: int = 2) -> None:
 
 def _publish_after_commit(message: OutboxMessage) -> None:
     # The chaos suite kills the process here: committed, never published. The relay owes it.
-    failpoints.maybe_crash("after_commit")
+    failpoints.maybe_crash("outbox.after_commit_before_publish")
     if _background is None:
         publish(message)
     else:
@@ -78,6 +78,8 @@ def publish(message: OutboxMessage) -> bool:
         return False
     finally:
         otel_context.detach(token)
+    # Sent but not marked: the relay publishes it again, and the task runs twice.
+    failpoints.maybe_crash("outbox.after_publish_before_mark_published")
     now = timezone.now()
     OutboxMessage.objects.filter(id=message.id).update(
         published_at=now, publish_attempts=message.publish_attempts + 1, updated_at=now

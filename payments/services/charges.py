@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import task_names
+from config import failpoints, task_names
 from config.telemetry import current_trace_id
 from outbox import services as outbox
 from payments import selectors, transitions
@@ -91,6 +91,7 @@ def accept_payment(
         trace_id=trace_id,
     )
     outbox.enqueue(task_names.CHARGE_PAYMENT, str(payment.pk))
+    failpoints.maybe_crash("charge.accept_before_commit")
     return payment
 
 
@@ -122,6 +123,7 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
                 )
             intent = _create_intent(payment, gateway)
         if intent.state == ChargeState.AWAITING_CONFIRMATION:
+            failpoints.maybe_crash("charge.before_confirm")
             # Safe with any key: an intent is charged at most once.
             intent = gateway.confirm_intent(
                 intent.intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
@@ -191,6 +193,7 @@ def _gateway_may_have_forgotten_our_keys(payment: Payment) -> bool:
 
 
 def _create_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult:
+    failpoints.maybe_crash("charge.before_create_intent")
     created = gateway.create_intent(
         CreateIntent(
             amount=payment.amount,
@@ -201,6 +204,7 @@ def _create_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult:
             description=payment.description,
         )
     )
+    failpoints.maybe_crash("charge.after_create_intent_before_commit")
     stored = _store_intent_id(str(payment.pk), created.intent_id)
     # Another run stored its intent first: only the stored one is ever confirmed.
     return created if stored == created.intent_id else gateway.retrieve_intent(stored)
@@ -269,6 +273,10 @@ def _record(payment_id: str, outcome: outcomes.ChargeOutcome) -> str:
     # The same forward-only recording webhooks and reconciliation use: whichever of them
     # reports an outcome first moves the payment, the others change nothing.
     reason = outcome.failure_code or "charge finished"
-    return outcomes.record_charge_outcome(
+    # Stripe has decided (or the charge is given up); nothing of it is committed here yet.
+    failpoints.maybe_crash("charge.after_confirm_before_commit")
+    status = outcomes.record_charge_outcome(
         payment_id, outcome, actor=transitions.WORKER_ACTOR, reason=reason
     ).status
+    failpoints.maybe_crash("charge.after_outcome_commit")
+    return status

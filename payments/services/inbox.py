@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from config import task_names
+from config import failpoints, task_names
 from outbox import services as outbox
 from payments import selectors, transitions
 from payments.gateways.base import EventKind, GatewayEvent, PaymentGateway
@@ -18,9 +18,16 @@ from payments.services import outcomes, refunds
 logger = logging.getLogger(__name__)
 
 
-@transaction.atomic(durable=True)
 def receive_event(gateway: PaymentGateway, body: bytes, headers: Mapping[str, str]) -> StripeEvent:
     """Verify and store one delivery; a new event of a handled kind is queued for processing."""
+    inbox = _store_event(gateway, body, headers)
+    # Committed, Stripe not answered yet: it delivers again and finds the event stored.
+    failpoints.maybe_crash("webhook.after_inbox_commit")
+    return inbox
+
+
+@transaction.atomic(durable=True)
+def _store_event(gateway: PaymentGateway, body: bytes, headers: Mapping[str, str]) -> StripeEvent:
     event = gateway.parse_event(body, headers)
     handled = event.kind in EVENT_HANDLERS
     inbox, created = StripeEvent.objects.get_or_create(
@@ -36,6 +43,7 @@ def receive_event(gateway: PaymentGateway, body: bytes, headers: Mapping[str, st
     )
     if created and handled:
         outbox.enqueue(task_names.PROCESS_STRIPE_EVENT, inbox.pk)
+    failpoints.maybe_crash("webhook.before_inbox_commit")
     return inbox
 
 
@@ -65,7 +73,9 @@ def process_event(inbox_id: int, gateway: PaymentGateway) -> str:
         inbox.save(update_fields=["status", "outcome", "payment", "processed_at"])
         if result.status == StripeEventStatus.UNMATCHED:
             logger.warning("gateway event %s: %s", inbox.event_id, result.outcome)
-        return inbox.status
+        failpoints.maybe_crash("webhook.before_apply_commit")
+    failpoints.maybe_crash("webhook.after_apply_commit")
+    return inbox.status
 
 
 def _charge_updated(event: GatewayEvent) -> Handled:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import task_names
+from config import failpoints, task_names
 from config.telemetry import current_trace_id
 from notifications import services as notification_services
 from notifications.models import NotificationKind
@@ -91,6 +91,7 @@ def request_refund(
         trace_id=trace_id,
     )
     outbox.enqueue(task_names.REFUND_PAYMENT, str(refund.pk))
+    failpoints.maybe_crash("refund.request_before_commit")
     return refund
 
 
@@ -104,6 +105,7 @@ def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
     refund = _begin_refund(refund_id)
     if refund.status != RefundStatus.PENDING:
         return refund.status
+    failpoints.maybe_crash("refund.before_stripe")
     try:
         found = _look_up_refund(refund, gateway)
         result = found or gateway.create_refund(_create_request(refund))
@@ -124,13 +126,16 @@ def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
             key_generation=F("key_generation") + 1, updated_at=timezone.now()
         )
         raise
-    return record_refund_result(
+    failpoints.maybe_crash("refund.after_stripe_before_commit")
+    status = record_refund_result(
         refund.pk,
         state=result.state,
         gateway_refund_id=result.refund_id,
         failure_reason=result.failure_reason,
         actor=transitions.WORKER_ACTOR,
     )
+    failpoints.maybe_crash("refund.after_outcome_commit")
+    return status
 
 
 def _begin_refund(refund_id: str) -> Refund:

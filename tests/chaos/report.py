@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from tests.chaos import matrix_report
 from tests.chaos.table import REPORT_DIR, format_table
 
 OUTPUT_DIR = Path(os.environ.get("CHAOS_OUTPUT_DIR", "reports"))
@@ -25,6 +26,7 @@ def main() -> int:
     faults = "\n".join(f"- {r['scenario']}: {'; '.join(r['faults'])}" for r in reports)
     (OUTPUT_DIR / "chaos.md").write_text(
         f"# Chaos report\n\n```\n{table}\n```\n\nFaults injected:\n\n{faults}\n\n![](chaos.png)\n"
+        f"\n{matrix_report.markdown_section()}"
     )
     _plot(reports, OUTPUT_DIR / "chaos.png")
     print(table)
