@@ -114,15 +114,6 @@ def _django_connection_rules(**_: object) -> None:
 
 
 @worker_process_init.connect
-def _lower_pool_child_priority(**_: object) -> None:
-    # Only the children that run tasks: the main process keeps its broker heartbeats on time.
-    from django.conf import settings
-
-    if settings.CELERY_WORKER_NICE:
-        os.nice(settings.CELERY_WORKER_NICE)
-
-
-@worker_process_init.connect
 def _start_tracing_in_pool_child(**_: object) -> None:
     # Exporters own threads and sockets that do not survive fork: start them in the child.
     from config import telemetry

@@ -348,10 +348,6 @@ CELERY_MONITOR_REFRESH_SECONDS = env.float("CELERY_MONITOR_REFRESH_SECONDS", def
 CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
 CELERY_WORKER_METRICS_ADDRESS = env.str("CELERY_WORKER_METRICS_ADDRESS", default="127.0.0.1")
 # Liveness: the worker refreshes this file while it consumes; `manage.py worker_alive` reads it.
-# Pool children lower their CPU priority by this much (os.nice). Where web and workers share
-# cores (`make up`, one small host), a payment backlog then waits for CPU, not the API's
-# accept path: 202s stay fast and the queue drains in the gaps. 0 where they don't share.
-CELERY_WORKER_NICE = env.int("CELERY_WORKER_NICE", default=0)
 CELERY_WORKER_HEARTBEAT_FILE = env.str("CELERY_WORKER_HEARTBEAT_FILE", default="")
 CELERY_WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float(
     "CELERY_WORKER_HEARTBEAT_INTERVAL_SECONDS", default=5.0

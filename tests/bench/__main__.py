@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only these parts (throughput cpu latency priority otel scaling "
+        help="run only these parts (throughput cpu latency otel scaling "
         "table_size recovery reconciliation)",
     )
     parser.add_argument(
@@ -91,7 +91,7 @@ def main() -> None:
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     parts = options.only or [
-        "throughput", "cpu", "latency", "priority", "otel", "scaling", "table_size", "recovery",
+        "throughput", "cpu", "latency", "otel", "scaling", "table_size", "recovery",
         "reconciliation",
     ]  # fmt: skip
     started = time.time()
@@ -163,23 +163,6 @@ def run_latency(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
             latency.accept_ceiling(bench.web_url, key, sizes["latency_seconds"])
             for _ in range(sizes["repeats"])
         ]
-    return out
-
-
-def run_priority(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
-    """Accept latency at 100 requests/s with the workers' pool at nice 0 versus nice 10.
-
-    Pairs interleaved (0, 10, 0, 10, ...) so drift in the machine hits both sides.
-    """
-    out: dict[str, Any] = {"load": load(), "rate": 100, "runs": {"0": [], "10": []}}
-    for pair in range(sizes["repeats"]):
-        for nice in ("0", "10"):
-            env = {"CELERY_WORKER_NICE": nice}
-            with bench_stack.running(work / f"nice{nice}-{pair}", env=env) as bench:
-                run = latency.open_loop(
-                    bench.web_url, throughput.api_key(), out["rate"], sizes["latency_seconds"]
-                )
-            out["runs"][nice].append(run.__dict__)
     return out
 
 
@@ -258,7 +241,6 @@ RUNNERS = {
     "throughput": run_throughput,
     "cpu": run_cpu,
     "latency": run_latency,
-    "priority": run_priority,
     "otel": run_otel,
     "scaling": run_scaling,
     "table_size": run_table_size,

@@ -49,7 +49,6 @@ def write(results: dict[str, Any]) -> Path:
     ]
     sections += throughput_section(results)
     sections += latency_section(results)
-    sections += priority_section(results)
     sections += otel_section(results)
     sections += scaling_section(results)
     sections += table_size_section(results)
@@ -112,32 +111,6 @@ def cpu_section(results: dict[str, Any]) -> list[str]:
         f"whatever the concurrency. Load before: {part['load']}.",
         "",
         table(["process", *(f"ms per payment ({broker})" for broker in parts)], rows),
-        "",
-    ]
-
-
-def priority_section(results: dict[str, Any]) -> list[str]:
-    part = results.get("priority")
-    if not part:
-        return []
-    rows = [
-        [
-            f"nice {nice}",
-            stat([run["p50_ms"] for run in runs], " ms", 0),
-            stat([run["p99_ms"] for run in runs], " ms", 0),
-            stat([run["achieved_rate"] for run in runs], "/s", 0),
-            str(sum(run["errors"] for run in runs)),
-        ]
-        for nice, runs in part["runs"].items()
-    ]
-    return [
-        "### Workers behind the API: pool children at a lower CPU priority",
-        "",
-        f"Accept latency at {part['rate']} requests/s offered (open loop, workers running), "
-        "with `CELERY_WORKER_NICE` 0 and 10 in interleaved runs on fresh stacks. "
-        f"Load before: {part['load']}.",
-        "",
-        table(["workers' pool", "p50", "p99", "sent at", "errors"], rows),
         "",
     ]
 
