@@ -59,6 +59,7 @@ class ChaosReport:
     refunds_accepted: int = 0
     refunds_refused: int = 0
     refunds_unanswered: int = 0
+    unanswered_refunds: list[str] = field(default_factory=list)  # what each key got
     refunds_succeeded: int = 0
     refunds_failed: int = 0
     refunds_pending: int = 0

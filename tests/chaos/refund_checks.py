@@ -27,7 +27,9 @@ def check_refunds(
         report.refund_races = load.races
         report.refunds_accepted = len(load.accepted())
         report.refunds_refused = load.refused()
-        report.refunds_unanswered = load.unanswered()
+        unanswered = load.unanswered()
+        report.refunds_unanswered = len(unanswered)
+        report.unanswered_refunds = [f"{a.payment_id} {a.key}: {a.seen}" for a in unanswered]
         report.refunds_lost = sum(1 for a in load.accepted() if a.refund_id not in refunds)
     statuses = Counter(refund.status for refund in refunds.values())
     report.refunds_succeeded = statuses[RefundStatus.SUCCEEDED]

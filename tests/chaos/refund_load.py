@@ -12,6 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import requests
+
 from tests.chaos.api_client import CarefulClient, ClientStats
 
 # The payment states after which a refund plan is decided: refund it, or skip it.
@@ -40,6 +42,9 @@ class RefundAnswer:
     status: int  # the final HTTP status, or GAVE_UP / CONFLICTING_ANSWERS
     refund_id: str = ""
     amount: int = 0
+    # The problem code of a 4xx, and every answer the key got (twins get one each).
+    code: str = ""
+    seen: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,9 +63,9 @@ class RefundLoadResult(ClientStats):
     def refused(self) -> int:
         return sum(1 for answer in self.answers.values() if answer.status in REFUSALS)
 
-    def unanswered(self) -> int:
+    def unanswered(self) -> list[RefundAnswer]:
         """Keys that got neither a 202 nor a rightful refusal (or no final answer at all)."""
-        return sum(1 for a in self.answers.values() if a.status != 202 and a.status not in REFUSALS)
+        return [a for a in self.answers.values() if a.status != 202 and a.status not in REFUSALS]
 
 
 class RefundLoad:
@@ -159,11 +164,28 @@ class RefundLoad:
         if response is not None and response.status_code == 202:
             answer.refund_id = str(response.json()["id"])
             answer.amount = int(response.json()["amount"])
+        elif response is not None:
+            answer.code = _problem_code(response)
         with self.result.lock:
             known = self.result.answers.setdefault(key, answer)
+            known.seen.append(f"{answer.status} {answer.code or answer.refund_id}".strip())
             if known is answer:
                 return
-            if (known.status, known.refund_id) != (answer.status, answer.refund_id):
-                # Twins with one key must get one answer (the second is a replay): counted
-                # with the unanswered, so the checker fails the scenario.
+            if _outcome(known) != _outcome(answer):
+                # Twins with one key must get one outcome: counted with the unanswered, so
+                # the checker fails the scenario.
                 known.status = CONFLICTING_ANSWERS
+
+
+def _outcome(answer: RefundAnswer) -> str:
+    """A refusal is not stored against its key, so a twin that runs after it may be refused
+    for another reason (422 "nothing left", then 409 once the payment is refunded in full):
+    the same outcome. An acceptance is stored, so its twin must get that very refund."""
+    return "refused" if answer.status in REFUSALS else f"{answer.status} {answer.refund_id}"
+
+
+def _problem_code(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("code", ""))
+    except ValueError:
+        return response.text[:80]
