@@ -8,6 +8,8 @@ from email import message_from_string
 from pathlib import Path
 from typing import Any
 
+from django.db.models import Min
+
 from config import task_names
 from notifications.models import Notification, NotificationStatus
 from payments import transitions
@@ -170,12 +172,16 @@ def check(
         webhook_checks.check_webhooks(report, webhook_deliveries)
     fault_windows.check_work_in_flight(report, client, clock)
     report.needed_sweeper = sweeps.queued_again(task_names.CHARGE_PAYMENT, payments)
-    report.completions = sorted(
-        clock.to_real(event.created_at.timestamp())
-        for event in PaymentEvent.objects.filter(
+    # Each payment's first outcome: a refund adds audit events (succeeded → succeeded).
+    first_outcomes = (
+        PaymentEvent.objects.filter(
             payment__client=client, to_status__in=transitions.CHARGE_OUTCOMES
         )
+        .order_by()
+        .values("payment_id")
+        .annotate(at=Min("created_at"))
     )
+    report.completions = sorted(clock.to_real(row["at"].timestamp()) for row in first_outcomes)
     return report
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from payments.models import PaymentEvent, Refund, RefundStatus, StripeEvent, StripeEventStatus
 from tests.chaos import fault_windows, refund_checks, webhook_checks
-from tests.chaos.checker import ChaosReport
+from tests.chaos.checker import ChaosReport, check
 from tests.chaos.fast_clock import ServiceClock
 from tests.factories import PaymentFactory
 
@@ -156,3 +156,17 @@ def test_fault_windows_and_service_times_meet_on_real_time_under_a_compressed_cl
 
     assert report.in_flight_per_window == [1]
     assert (report.slowest_service_seconds, report.slowest_real_seconds) == (960.0, 32.0)
+
+
+def test_a_payment_completes_once_in_the_plot_whatever_its_refunds_added(tmp_path):
+    payment = payment_in_flight_between(T0, T0 + 1)
+    # A refund's audit note repeats the status: not a second completion.
+    note = PaymentEvent.objects.create(
+        payment=payment, from_status="succeeded", to_status="succeeded", actor="api:test"
+    )
+    PaymentEvent.objects.filter(pk=note.pk).update(created_at=at(T0 + 5))
+    report = ChaosReport(scenario="test")
+
+    check(report, payment.client, {}, {"charges": [], "refunds": []}, tmp_path)
+
+    assert report.completions == [T0 + 1]
