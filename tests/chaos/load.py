@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tests.chaos import api_client
 from tests.chaos.api_client import CarefulClient, ClientStats
 
 # What customers pay with, roughly as a real mix: mostly fine, some declines.
@@ -18,6 +19,9 @@ CARD_MIX = (
     + ["pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"]
 )
 PAYMENTS_PATH = "/api/v1/payments"
+# What a careful client retries a payment on: on this endpoint a 409 only ever means the
+# same key is still in flight (tests/chaos/matrix.py sends its refunds by it too).
+RETRYABLE_STATUSES = {409, *api_client.RETRYABLE_STATUSES}
 # Payments a second once `count` is reached while the faults go on.
 TRICKLE_PER_SECOND = 4.0
 

@@ -219,7 +219,7 @@ def running_stack(
     web_env: dict[str, str] | None = None,
     sweepers: dict[str, str] = FAST_SWEEPERS,
     clock: ServiceClock | None = None,
-    webhooks: bool = True,
+    webhooks: bool = False,
 ) -> Any:
     """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn.
 
