@@ -4,9 +4,10 @@ import os
 
 import pytest
 
+from tests.chaos.fast_clock import ServiceClock
 from tests.chaos.nemeses import SCENARIOS
 from tests.chaos.runner import run_scenario
-from tests.chaos.stack import running_stack
+from tests.chaos.stack import FAST_SWEEPERS, running_stack
 
 
 @pytest.fixture
@@ -21,6 +22,9 @@ def chaos(transactional_db, tmp_path):
             worker_args=scenario.worker_args,
             beats=scenario.beats,
             web_env=scenario.web_env,
+            sweepers={} if scenario.production_sweepers else FAST_SWEEPERS,
+            clock=ServiceClock.starting_now(scenario.clock_rate),
+            webhooks=scenario.webhooks,
         ) as stack:
             return run_scenario(name, stack, scenario.nemesis, count=count)
 

@@ -5,11 +5,12 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import requests
+from tests.chaos import api_client
+from tests.chaos.api_client import CarefulClient, ClientStats
 
 # What customers pay with, roughly as a real mix: mostly fine, some declines.
 CARD_MIX = (
@@ -17,44 +18,74 @@ CARD_MIX = (
     + ["pm_card_mastercard"] * 2
     + ["pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"]
 )
-RETRYABLE_STATUSES = {409, 429, 500, 502, 503, 504}
+PAYMENTS_PATH = "/api/v1/payments"
+# What a careful client retries a payment on: on this endpoint a 409 only ever means the
+# same key is still in flight (tests/chaos/matrix.py sends its refunds by it too).
+RETRYABLE_STATUSES = {409, *api_client.RETRYABLE_STATUSES}
+# Payments a second once `count` is reached while the faults go on.
+TRICKLE_PER_SECOND = 4.0
+
+
+class AcceptedPaymentListener(Protocol):
+    def offer(self, payment_id: str, amount: int) -> None: ...
 
 
 @dataclass
-class LoadResult:
+class LoadResult(ClientStats):
     submitted: int = 0
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key → payment id
     rejected: list[tuple[str, int]] = field(default_factory=list)
-    requests_sent: int = 0
-    client_retries: int = 0
     concurrent_duplicates: int = 0
-    # Answers that made a client retry: "connection" (refused, reset, timed out) or the status.
-    errors: Counter[str] = field(default_factory=Counter)
     started_at: float = 0.0
     finished_at: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LoadGenerator:
-    """Submits `count` payments from `threads` keep-alive clients, with duplicates and retries."""
+    """Submits `count` payments from `threads` keep-alive clients, with duplicates and retries.
+
+    Each accepted payment is offered to `on_accepted` (the refund load), once.
+    """
 
     def __init__(
-        self, web_url: str, api_key: str, *, count: int, threads: int = 8, seed: int = 7
+        self,
+        web_url: str,
+        api_key: str,
+        *,
+        count: int,
+        threads: int = 8,
+        seed: int = 7,
+        on_accepted: AcceptedPaymentListener | None = None,
     ) -> None:
-        self.url = f"{web_url}/api/v1/payments"
-        self.api_key = api_key
         self.count = count
         self.threads = threads
         self.random = random.Random(seed)
         self.result = LoadResult()
-        self._local = threading.local()
+        self.client = CarefulClient(web_url, api_key, self.result, seed)
+        self.on_accepted = on_accepted
+        self._offered: set[str] = set()
 
-    def run(self, give_up_after: float = 180.0) -> LoadResult:
+    def run(self, give_up_after: float = 180.0, until: threading.Event | None = None) -> LoadResult:
+        """Submit `count` payments; given `until`, go on submitting until it is set as well.
+
+        A nemesis sets `until` when it has healed everything: past `count`, the clients go
+        on at a trickle (about TRICKLE_PER_SECOND payments a second in all) so each fault
+        window meets payments in flight however small `count` is, without a backlog.
+        """
         self.result.started_at = time.time()
-        plans = [self._plan(i) for i in range(self.count)]
-        with ThreadPoolExecutor(self.threads) as pool:
-            list(pool.map(lambda plan: self._submit(plan, give_up_after), plans))
-        self.result.finished_at = time.time()
+        numbers = itertools.count()
+        lock = threading.Lock()
+        trickle_pause = self.threads / TRICKLE_PER_SECOND
+
+        def client() -> None:
+            while True:
+                with lock:
+                    number = next(numbers)
+                past_count = number >= self.count
+                if past_count and (until is None or until.wait(trickle_pause)):
+                    return
+                self._submit(self._plan(number), give_up_after)
+
+        self._run_clients(client)
         return self.result
 
     def run_until(
@@ -80,31 +111,28 @@ class LoadGenerator:
                 self._submit(self._plan(next(numbers)), give_up_after)
                 stop.wait(pause)
 
+        self._run_clients(client)
+        return self.result
+
+    def _run_clients(self, client: Callable[[], None]) -> None:
         clients = [threading.Thread(target=client) for _ in range(self.threads)]
         for thread in clients:
             thread.start()
         for thread in clients:
             thread.join()
         self.result.finished_at = time.time()
-        return self.result
 
     def _plan(self, number: int) -> tuple[str, dict[str, object], bool]:
-        body = {
-            "amount": self.random.randint(50, 50_000),
-            "currency": "usd",
-            "payment_method": self.random.choice(CARD_MIX),
-            "customer_email": f"customer{number}@example.com",
-            "description": f"chaos #{number}",
-        }
-        duplicate = self.random.random() < 0.1
+        with self.result.lock:  # one Random for every client thread
+            body = {
+                "amount": self.random.randint(50, 50_000),
+                "currency": "usd",
+                "payment_method": self.random.choice(CARD_MIX),
+                "customer_email": f"customer{number}@example.com",
+                "description": f"chaos #{number}",
+            }
+            duplicate = self.random.random() < 0.1
         return f"chaos-{uuid.uuid4()}", body, duplicate
-
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            session = requests.Session()
-            session.headers["Authorization"] = f"Bearer {self.api_key}"
-            self._local.session = session
-        return self._local.session  # type: ignore[no-any-return]
 
     def _submit(self, plan: tuple[str, dict[str, object], bool], give_up_after: float) -> None:
         key, body, duplicate = plan
@@ -124,32 +152,22 @@ class LoadGenerator:
             self._send_until_answered(key, body, give_up_after)
 
     def _send_until_answered(self, key: str, body: dict[str, object], give_up_after: float) -> None:
-        deadline = time.monotonic() + give_up_after
-        delay = 0.1
-        while time.monotonic() < deadline:
-            try:
-                response = self._session().post(
-                    self.url, json=body, headers={"Idempotency-Key": key}, timeout=10
-                )
-            except requests.RequestException:
-                response = None
+        response = self.client.post_until_answered(PAYMENTS_PATH, body, key, give_up_after)
+        if response is None:
             with self.result.lock:
-                self.result.requests_sent += 1
-            if response is not None and response.status_code not in RETRYABLE_STATUSES:
-                with self.result.lock:
-                    if response.status_code == 202:
-                        payment_id = response.json()["id"]
-                        known = self.result.accepted.setdefault(key, payment_id)
-                        assert known == payment_id, "one key answered with two payments"
-                    else:
-                        self.result.rejected.append((key, response.status_code))
-                return
-            with self.result.lock:
-                self.result.client_retries += 1
-                self.result.errors[
-                    "connection" if response is None else str(response.status_code)
-                ] += 1
-            time.sleep(delay * (1 + self.random.random()))
-            delay = min(delay * 2, 2.0)
+                self.result.rejected.append((key, -1))
+            return
         with self.result.lock:
-            self.result.rejected.append((key, -1))
+            if response.status_code != 202:
+                self.result.rejected.append((key, response.status_code))
+                return
+            payment_id = response.json()["id"]
+            known = self.result.accepted.setdefault(key, payment_id)
+            assert known == payment_id, "one key answered with two payments"
+            # A concurrent duplicate is answered twice: offer its payment once.
+            first_answer = key not in self._offered
+            self._offered.add(key)
+        if first_answer and self.on_accepted is not None:
+            amount = body["amount"]
+            assert isinstance(amount, int)
+            self.on_accepted.offer(payment_id, amount)

@@ -88,6 +88,33 @@ def publish_poison(stack: ChaosStack, log: FaultLog) -> None:
             time.sleep(0.5)
 
 
+def lose_messages_to_the_sweeper(stack: ChaosStack, log: FaultLog) -> None:
+    """Lose queued and reserved messages: only the production-threshold sweeper finds them.
+
+    Runs under a compressed clock with the production thresholds (900 s, every 60 s):
+    a payment whose message is gone waits 900 service seconds, then is re-driven.
+    """
+    _wait_for_backlog(stack, queue="payments")
+    with log.window("FLUSHALL with charges queued: no message left to finish them"):
+        stack.redis_cli("FLUSHALL")
+        time.sleep(1)
+        stack.redis_cli("FLUSHALL")
+    time.sleep(2)
+    with log.window("kill -9 worker1 with tasks reserved, restart after 3 s"):
+        stack.kill_worker("worker1")
+        time.sleep(3)
+        stack.restart_worker("worker1")
+
+
+def _wait_for_backlog(stack: ChaosStack, queue: str, timeout: float = 30.0) -> None:
+    """Until messages wait in `queue`, so the fault surely loses some (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if int(stack.redis_cli("LLEN", queue).strip() or 0) > 0:
+            return
+        time.sleep(0.1)
+
+
 def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
     leader = beat.current_leader()
     assert leader, "one of the two beats leads"
@@ -110,6 +137,15 @@ class Scenario:
     broker: str = "redis"
     worker_args: tuple[str, ...] = ()
     web_env: dict[str, str] = field(default_factory=dict)
+    # The production sweeper thresholds (config/settings.py) instead of FAST_SWEEPERS, on a
+    # wall clock `clock_rate` times faster for web, workers and beat.
+    production_sweepers: bool = False
+    clock_rate: int = 1
+    # The fake Stripe delivers its events to the web. Off under a compressed clock: the
+    # fake signs with real time, which the web would refuse as a replay (300 s tolerance).
+    webhooks: bool = True
+    # The fault must lose work that only a recovery sweeper can finish.
+    must_sweep: bool = False
 
 
 SCENARIOS = {
@@ -129,5 +165,15 @@ SCENARIOS = {
     ),
     "beat_leader_killed": Scenario(
         kill_beat_leader, beats=2, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.1"}
+    ),
+    # 900 s thresholds at 30x: lost work waits 30 real seconds for the sweeper. At this rate
+    # the Redis visibility timeout (3600 s) is 120 real seconds, longer than any task holds
+    # a message here (no Stripe faults, so retries are rare and short).
+    "production_sweepers": Scenario(
+        lose_messages_to_the_sweeper,
+        production_sweepers=True,
+        clock_rate=int(os.environ.get("CHAOS_CLOCK_RATE", 30)),
+        webhooks=False,
+        must_sweep=True,
     ),
 }

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from tests.chaos import matrix_report
-from tests.chaos.table import REPORT_DIR, format_table
+from tests.chaos.table import REPORT_DIR, format_table, violations
 
 OUTPUT_DIR = Path(os.environ.get("CHAOS_OUTPUT_DIR", "reports"))
 
@@ -23,7 +23,7 @@ def main() -> int:
         return 1
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     table = format_table(reports)
-    faults = "\n".join(f"- {r['scenario']}: {'; '.join(r['faults'])}" for r in reports)
+    faults = "\n".join(f"- {r['scenario']}: {_faults(r)}" for r in reports)
     (OUTPUT_DIR / "chaos.md").write_text(
         f"# Chaos report\n\n```\n{table}\n```\n\nFaults injected:\n\n{faults}\n\n![](chaos.png)\n"
         f"\n{matrix_report.markdown_section()}"
@@ -32,6 +32,15 @@ def main() -> int:
     print(table)
     print(f"\nwrote {OUTPUT_DIR / 'chaos.md'} and {OUTPUT_DIR / 'chaos.png'}")
     return 0
+
+
+def _faults(report: dict) -> str:
+    """Each fault with the payments it met in flight (0 would be a fault that proved nothing)."""
+    in_flight = report.get("in_flight_per_window") or [None] * len(report["faults"])
+    return "; ".join(
+        fault if n is None else f"{fault} ({n} in flight)"
+        for fault, n in zip(report["faults"], in_flight, strict=False)
+    )
 
 
 def _plot(reports: list[dict], path: Path) -> None:
@@ -44,7 +53,7 @@ def _plot(reports: list[dict], path: Path) -> None:
         axis.plot(times, range(1, len(times) + 1), color="tab:blue", linewidth=1.5)
         for begin, end in report["fault_windows"]:
             axis.axvspan(begin - start, end - start, color="tab:red", alpha=0.2)
-        verdict = "OK" if not _violations(report) else "VIOLATED"
+        verdict = "OK" if not violations(report) else "VIOLATED"
         axis.set_title(f"{report['scenario']} ({verdict})", fontsize=10)
         axis.set_xlabel("seconds since load started")
         axis.set_ylabel("payments final")
@@ -53,12 +62,6 @@ def _plot(reports: list[dict], path: Path) -> None:
     figure.suptitle("Payments completed over time; red: fault windows", fontsize=12)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-
-
-def _violations(report: dict) -> list[str]:
-    keys = ("lost", "not_final", "double_charges", "charges_for_unpaid", "missing_emails",
-            "duplicate_emails", "backward_events")  # fmt: skip
-    return [k for k in keys if report.get(k)]
 
 
 if __name__ == "__main__":

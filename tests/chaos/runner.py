@@ -11,6 +11,7 @@ from django.db import connection
 from payments import services
 from tests.chaos.checker import ChaosReport, check, wait_until_final
 from tests.chaos.load import LoadGenerator
+from tests.chaos.refund_load import RefundLoad
 from tests.chaos.stack import TEST_PROCESS_APPLICATION_NAME, ChaosStack
 from tests.chaos.table import REPORT_DIR, format_table
 
@@ -41,25 +42,53 @@ def run_scenario(
     count: int,
     drain_timeout: float = 240.0,
 ) -> ChaosReport:
+    """`count` payments at least: the load goes on until the nemesis has healed everything."""
     with connection.cursor() as cursor:
         cursor.execute("SET application_name TO %s", [TEST_PROCESS_APPLICATION_NAME])
     client, api_key = services.create_api_client(name=f"chaos-{name}")
     report = ChaosReport(scenario=name, load_started_at=time.time())
-    load = LoadGenerator(stack.web_url, api_key, count=count)
-    loader = threading.Thread(target=load.run)
+    refunds = RefundLoad(stack.web_url, api_key)
+    load = LoadGenerator(stack.web_url, api_key, count=count, on_accepted=refunds)
+    healed = threading.Event()
+    refunds.start()
+    loader = threading.Thread(target=load.run, kwargs={"until": healed})
     loader.start()
-    time.sleep(1.5)  # let the load reach steady state first
-    nemesis(stack, FaultLog(report))
-    loader.join()
+    # The first requests wait for cold web processes (seconds on a busy machine): a fault
+    # before the first payments are in would hit an idle service and prove nothing.
+    _wait_for_accepted(load, at_least=max(1, min(20, count // 10)))
+    time.sleep(1.0)
+    try:
+        nemesis(stack, FaultLog(report))
+    finally:
+        healed.set()
+        loader.join()
+        refund_result = refunds.finish()
     report.submitted = load.result.submitted
-    report.client_retries = load.result.client_retries
+    report.client_retries = load.result.client_retries + refund_result.client_retries
     report.concurrent_duplicates = load.result.concurrent_duplicates
     healed_at = max([end for _, end in report.fault_windows] + [load.result.finished_at])
-    wait_until_final(client, drain_timeout)
-    check(report, client, load.result.accepted, stack.ledger(), stack.directory / "mail")
+    wait_until_final(
+        client, drain_timeout, webhooks_pending=stack.webhooks_pending if stack.webhooks else None
+    )
+    check(
+        report,
+        client,
+        load.result.accepted,
+        stack.ledger(),
+        stack.directory / "mail",
+        refunds=refund_result,
+        webhook_deliveries=stack.webhook_deliveries() if stack.webhooks else None,
+        clock=stack.clock,
+    )
     report.seconds_to_drain = max(0.0, (report.completions or [healed_at])[-1] - healed_at)
     _write(report)
     return report
+
+
+def _wait_for_accepted(load: LoadGenerator, at_least: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(load.result.accepted) < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _write(report: ChaosReport) -> None:

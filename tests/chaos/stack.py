@@ -11,11 +11,13 @@ from typing import Any
 
 import psycopg
 import requests
+from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
 from config.celery import app as celery_app
 from tests import processes
+from tests.chaos.fast_clock import ServiceClock, build_shim
 
 # Sweepers run fast in chaos runs, so "healed" means seconds, not the production minutes.
 FAST_SWEEPERS = {
@@ -43,6 +45,8 @@ class ChaosStack:
     redis: subprocess.Popen[bytes] | None = None
     rabbit: processes.RabbitNode | None = None
     worker_args: tuple[str, ...] = ()
+    clock: ServiceClock = field(default_factory=ServiceClock)
+    webhooks: bool = False
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -159,9 +163,36 @@ class ChaosStack:
         requests.delete(f"{self.stripe_url}/_fake/faults", timeout=5).raise_for_status()
 
     def ledger(self) -> dict[str, Any]:
-        response = requests.get(f"{self.stripe_url}/_fake/ledger", timeout=30)
+        return self._fake_get("ledger")
+
+    def send_webhooks_to_web(self) -> None:
+        """Have the fake deliver every event, signed, to the web's webhook endpoint.
+
+        Retries back off from 1 s to at most 8 s (Stripe's go on for days), so a delivery
+        that met a fault is retried within the scenario's drain.
+        """
+        endpoint = {
+            "url": f"{self.web_url}/api/v1/webhooks/stripe",
+            "secret": settings.STRIPE_WEBHOOK_SECRET,
+        }
+        retries = {"webhook_retry_max_delay_seconds": 8}
+        for path, body in (("webhook_endpoints", endpoint), ("settings", retries)):
+            response = requests.post(f"{self.stripe_url}/_fake/{path}", json=body, timeout=5)
+            response.raise_for_status()
+        self.webhooks = True
+
+    def webhook_deliveries(self) -> dict[str, Any]:
+        """Every delivery attempt (event, status, succeeded) and how many are still due."""
+        return self._fake_get("webhook_deliveries")
+
+    def webhooks_pending(self) -> int:
+        """Deliveries queued or in progress (the health counts: far smaller than the attempts)."""
+        return int(self._fake_get("health")["counts"]["pending_webhook_deliveries"])
+
+    def _fake_get(self, path: str) -> dict[str, Any]:
+        response = requests.get(f"{self.stripe_url}/_fake/{path}", timeout=30)
         response.raise_for_status()
-        return response.json()
+        return response.json()  # type: ignore[no-any-return]
 
     # --- beat --------------------------------------------------------------------------------
 
@@ -186,18 +217,32 @@ def running_stack(
     workers: int = 2,
     beats: int = 1,
     web_env: dict[str, str] | None = None,
+    sweepers: dict[str, str] = FAST_SWEEPERS,
+    clock: ServiceClock | None = None,
+    webhooks: bool = False,
 ) -> Any:
-    """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn."""
+    """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn.
+
+    `sweepers={}` keeps the production thresholds; a compressed `clock` runs web, workers
+    and beat on it (the fake Stripe, Redis and this process keep real time); `webhooks`
+    has the fake deliver its events to the web.
+    """
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
+    clock = clock or ServiceClock()
     env = {
         **processes.test_environment(f"redis://127.0.0.1:{broker_port}/0"),
-        **FAST_SWEEPERS,
+        **sweepers,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
+        **(clock.environment(build_shim(directory)) if clock.compressed else {}),
     }
     stack = ChaosStack(
-        directory=directory, env=env, broker_port=broker_port, worker_args=worker_args
+        directory=directory,
+        env=env,
+        broker_port=broker_port,
+        worker_args=worker_args,
+        clock=clock,
     )
     with ExitStack() as cleanup:
         if broker == "rabbitmq":
@@ -222,4 +267,6 @@ def running_stack(
             processes.gunicorn({**env, **(web_env or {})}, directory, workers=3)
         )
         stack.wait_workers_ready()
+        if webhooks:
+            stack.send_webhooks_to_web()
         yield stack

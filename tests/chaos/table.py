@@ -17,8 +17,30 @@ COLUMNS = (
     ("not_final", "unfinished"),
     ("missing_emails", "missing emails"),
     ("backward_events", "backward moves"),
+    ("refunds_succeeded", "refunds"),
+    ("refunds_refused", "refunds refused"),
+    ("refunds_pending", "refunds stuck"),
+    ("double_refunds", "double refunds"),
+    ("webhooks_delivered", "webhooks"),
+    ("idle_fault_windows", "idle faults"),
+    ("needed_sweeper", "swept"),
     ("seconds_to_drain", "drain s"),
 )
+
+# The report fields that must be 0: each one counts breaches of an invariant.
+VIOLATIONS = (
+    "lost", "not_final", "double_charges", "charges_for_unpaid", "missing_emails",
+    "duplicate_emails", "backward_events",
+    "refunds_pending", "refunds_lost", "refunds_unanswered", "refunds_over_charge_here",
+    "refunds_over_charge_at_stripe", "refunds_mismatched", "double_refunds",
+    "missing_refund_emails",
+    "webhooks_lost", "webhooks_unapplied", "webhooks_unmatched",
+    "idle_fault_windows",
+)  # fmt: skip
+
+
+def violations(row: dict[str, Any]) -> list[str]:
+    return [f"{name}={row[name]}" for name in VIOLATIONS if row.get(name)]
 
 
 def format_table(reports: list[Any]) -> str:
@@ -26,7 +48,8 @@ def format_table(reports: list[Any]) -> str:
         [
             f"{value:.1f}" if isinstance(value, float) else str(value)
             for value in (
-                (r[key] if isinstance(r, dict) else getattr(r, key)) for key, _ in COLUMNS
+                (r.get(key, "") if isinstance(r, dict) else getattr(r, key, ""))
+                for key, _ in COLUMNS
             )
         ]
         for r in reports
