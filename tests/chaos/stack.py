@@ -186,8 +186,14 @@ def running_stack(
     workers: int = 2,
     beats: int = 1,
     web_env: dict[str, str] | None = None,
+    cluster_env: dict[str, str] | None = None,
 ) -> Any:
-    """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn."""
+    """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn.
+
+    `broker="external"` with `cluster_env`: the broker (and, given DATABASE_URL, the
+    database) is a cluster the caller started (tests/chaos/clusters); every process gets
+    `cluster_env`.
+    """
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
     env = {
@@ -195,6 +201,7 @@ def running_stack(
         **FAST_SWEEPERS,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
+        **(cluster_env or {}),
     }
     stack = ChaosStack(
         directory=directory, env=env, broker_port=broker_port, worker_args=worker_args
@@ -205,6 +212,8 @@ def running_stack(
             stack.rabbit.start()
             cleanup.callback(stack.rabbit.stop)
             env["CELERY_BROKER_URL"] = stack.rabbit.url
+        elif broker == "external":
+            pass  # cluster_env named the caller's broker: nothing of ours to start
         else:
             stack.start_redis()
             cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))

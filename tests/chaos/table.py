@@ -18,6 +18,11 @@ COLUMNS = (
     ("missing_emails", "missing emails"),
     ("backward_events", "backward moves"),
     ("seconds_to_drain", "drain s"),
+    # Failover drills (tests/chaos/test_drills.py): how long the fault left the system
+    # without a broker master/leader or a writable database; blank for other scenarios.
+    ("seconds_without_leader", "no leader s"),
+    # Payments whose charge a sweeper had to queue again (the fault lost the first).
+    ("needed_sweeper", "swept"),
 )
 
 
@@ -26,7 +31,8 @@ def format_table(reports: list[Any]) -> str:
         [
             f"{value:.1f}" if isinstance(value, float) else str(value)
             for value in (
-                (r[key] if isinstance(r, dict) else getattr(r, key)) for key, _ in COLUMNS
+                (r.get(key, "") if isinstance(r, dict) else getattr(r, key, ""))
+                for key, _ in COLUMNS
             )
         ]
         for r in reports
