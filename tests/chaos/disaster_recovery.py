@@ -1,0 +1,132 @@
+"""The disaster-recovery drill: back up mid-load, lose the region, rebuild it from the backup.
+
+Region 1 (its own PostgreSQL, Redis, workers, beat, web) takes the chaos load; a pg_dump
+is taken halfway; the load goes on (what it accepts after the dump is the recovery
+point's loss); then every process of the region is killed -9 and its broker thrown away.
+Region 2 starts empty: a fresh PostgreSQL restored from the dump, a fresh Redis, fresh
+workers, and `payments_replay` (run twice: it must be harmless to repeat) re-drives the
+unfinished work. The fake Stripe is the outside world: its journal survives the region.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import connection
+
+from payments import services
+from payments.models import ApiClient
+from tests import processes
+from tests.chaos.checker import ChaosReport, check, wait_until_final
+from tests.chaos.clusters.postgres import PostgresCluster, dump_database
+from tests.chaos.drills import DrillMeasures, checker_reads_from, record
+from tests.chaos.load import LoadGenerator
+from tests.chaos.stack import ChaosStack, running_stack
+
+SCENARIO = "drill_disaster_recovery"
+
+
+@dataclass
+class Recovery:
+    report: ChaosReport
+    row: dict[str, object]
+    # Payments Stripe has that the restored database does not, as reconciliation lists them.
+    missing_locally: int
+
+
+def run_disaster_recovery(directory: Path, seed_sql: str, count: int) -> Recovery:
+    database = str(connection.settings_dict["NAME"])
+    region1 = PostgresCluster(database=database, standbys=0, synchronous=False)
+    region2 = PostgresCluster(database=database, standbys=0, synchronous=False)
+    report = ChaosReport(scenario=SCENARIO)
+    measures = DrillMeasures()
+    try:
+        region1.start(seed_sql=seed_sql)
+        with checker_reads_from(region1.django_settings()):
+            backup, load = _region_one(directory, region1, report, count)
+        lost_at = time.monotonic()
+        region1.stop()  # its data directory goes with it: the region is gone
+        report.faults.append("region 1 lost: every process kill -9, broker and database gone")
+
+        region2.start(seed_sql=backup)
+        _set_logs_aside(directory, "region1")
+        with (
+            checker_reads_from(region2.django_settings()),
+            running_stack(directory, cluster_env={"DATABASE_URL": region2.url}) as stack,
+        ):
+            measures.seconds_without_leader = time.monotonic() - lost_at
+            for _ in range(2):  # the second run must change nothing
+                _manage(stack, "payments_replay", "--since", "2000-01-01T00:00:00Z")
+            client = ApiClient.objects.get(name=f"chaos-{SCENARIO}")
+            wait_until_final(client, 240)
+            recovery_seconds = time.monotonic() - lost_at
+            check(report, client, load.result.accepted, stack.ledger(), directory / "mail")
+            missing_locally = _missing_locally(stack)
+            row = record(
+                report,
+                measures,
+                rto_seconds=round(recovery_seconds, 1),
+                rpo_payments=report.lost,
+                missing_locally=missing_locally,
+            )
+        return Recovery(report, row, missing_locally)
+    finally:
+        region1.stop()
+        region2.stop()
+
+
+def _region_one(
+    directory: Path, region: PostgresCluster, report: ChaosReport, count: int
+) -> tuple[str, LoadGenerator]:
+    with running_stack(directory, cluster_env={"DATABASE_URL": region.url}) as stack:
+        _, api_key = services.create_api_client(name=f"chaos-{SCENARIO}")
+        report.load_started_at = time.time()
+        load = LoadGenerator(stack.web_url, api_key, count=count)
+        loader = threading.Thread(target=load.run)
+        loader.start()
+        while len(load.result.accepted) < count // 2 and loader.is_alive():
+            time.sleep(0.2)
+        started = time.time()
+        backup = dump_database(region.primary().dsn(region.database))
+        report.faults.append(f"pg_dump after {len(load.result.accepted)} accepted payments")
+        report.fault_windows.append((started, time.time()))
+        loader.join()
+        report.submitted = load.result.submitted
+        report.client_retries = load.result.client_retries
+        report.concurrent_duplicates = load.result.concurrent_duplicates
+        # The disaster: no process of the region gets to finish what it was doing.
+        for name in list(stack.workers):
+            stack.kill_worker(name)
+        for name in list(stack.beats):
+            stack.kill_beat(name)
+        stack.kill_redis()
+        region.primary().kill()
+    return backup, load
+
+
+def _set_logs_aside(directory: Path, region: str) -> None:
+    """Region 2's processes log under the same names; readiness checks read fresh logs."""
+    aside = directory / f"{region}-logs"
+    aside.mkdir(exist_ok=True)
+    for log in directory.glob("*.log"):
+        shutil.move(log, aside / log.name)
+
+
+def _manage(stack: ChaosStack, *args: str) -> str:
+    return subprocess.run(
+        [str(processes.BIN / "python"), "manage.py", *args],
+        cwd=processes.PROJECT_ROOT, env={**os.environ, **stack.env},
+        capture_output=True, text=True, timeout=300, check=False,
+    ).stdout  # fmt: skip
+
+
+def _missing_locally(stack: ChaosStack) -> int:
+    """Reconciliation's count of PaymentIntents at Stripe without a payment here."""
+    output = _manage(stack, "payments_reconcile", "--since", "1h")
+    found = re.search(r"^missing_locally\s+(\d+)", output, re.MULTILINE)
+    return int(found.group(1)) if found else 0

@@ -1,0 +1,247 @@
+"""The failover drills' faults and measurements: a cluster node dies, the service follows it.
+
+Each nemesis here takes a cluster from tests/chaos/clusters and a `DrillMeasures` it
+fills in (how long there was no leader); `record` adds those figures, and how many
+payments a sweeper had to finish, to the scenario's row of the chaos report.
+"""
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from django.db import connection
+
+from config import task_names
+from outbox.models import OutboxMessage
+from payments import services
+from payments.models import Payment
+from tests.chaos.checker import ChaosReport
+from tests.chaos.clusters.postgres import PostgresCluster
+from tests.chaos.clusters.rabbitmq import RabbitCluster
+from tests.chaos.clusters.redis_sentinel import MASTER_NAME, SentinelCluster
+from tests.chaos.runner import FaultLog, Nemesis, run_scenario
+from tests.chaos.stack import ChaosStack, running_stack
+from tests.chaos.table import REPORT_DIR, format_table
+
+
+@dataclass
+class DrillMeasures:
+    # From the kill to the moment a new leader (Redis master, PostgreSQL primary, queue
+    # leader) took writes again, summed over the drill's faults.
+    seconds_without_leader: float = 0.0
+    # Status codes of payments sent while RabbitMQ had no quorum (202 expected).
+    answers_without_quorum: list[int] = field(default_factory=list)
+
+
+def payments_that_needed_a_sweeper(report: ChaosReport) -> int:
+    """Payments whose charge was queued more than once: the first publish or message was lost.
+
+    Every charge is queued through the outbox, the first time by the API and again only by
+    the recovery sweeper (or payments_replay), so a second outbox row means a re-drive.
+    """
+    payment_ids = {
+        str(pk)
+        for pk in Payment.objects.filter(client__name=f"chaos-{report.scenario}").values_list(
+            "pk", flat=True
+        )
+    }
+    queued = Counter(
+        str(args[0])
+        for args in OutboxMessage.objects.filter(task_name=task_names.CHARGE_PAYMENT).values_list(
+            "args", flat=True
+        )
+        if args
+    )
+    return sum(1 for pid in payment_ids if queued[pid] > 1)
+
+
+def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[str, Any]:
+    """Add the drill's figures to the row run_scenario wrote, and print the row again."""
+    path = REPORT_DIR / f"{report.scenario}.json"
+    # run_scenario wrote the row already; a drill that drives the load itself did not.
+    row = json.loads(path.read_text()) if path.exists() else _new_row(report)
+    row.update(
+        seconds_without_leader=round(measures.seconds_without_leader, 2),
+        needed_sweeper=payments_that_needed_a_sweeper(report),
+        **extra,
+    )
+    path.write_text(json.dumps(row))
+    print(format_table([row]))
+    return row
+
+
+def _new_row(report: ChaosReport) -> dict[str, Any]:
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        **report.as_row(),
+        "completions": report.completions,
+        "fault_windows": report.fault_windows,
+    }
+
+
+@contextmanager
+def checker_reads_from(url_settings: dict[str, Any]) -> Iterator[None]:
+    """Point this test process's Django connection elsewhere (a cluster), and back after.
+
+    The checker reads payments through the ORM, so during a database drill it must read
+    the cluster the service writes to, not pytest's test database.
+    """
+    saved = {key: connection.settings_dict[key] for key in ("HOST", "PORT", "NAME", "OPTIONS")}
+    connection.close()
+    connection.settings_dict.update(
+        {**url_settings, "OPTIONS": {**saved["OPTIONS"], **url_settings.get("OPTIONS", {})}}
+    )
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+
+
+# --- Redis Sentinel --------------------------------------------------------------------------
+
+
+def kill_redis_master(cluster: SentinelCluster, measures: DrillMeasures) -> Nemesis:
+    def nemesis(stack: ChaosStack, log: FaultLog) -> None:
+        master = cluster.master()
+        with log.window(f"kill -9 the Redis master ({master.name}); Sentinel promotes a replica"):
+            cluster.kill(master)
+            measures.seconds_without_leader += cluster.wait_for_new_master(master.port)
+            time.sleep(4)  # the load runs on the promoted replica for a while
+        with log.window(f"{master.name} restarts as it was; Sentinel demotes it to a replica"):
+            cluster.restart(master)
+            time.sleep(4)
+
+    return nemesis
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+# How long the primary stays dead before the standby is promoted: what a health check (or
+# Patroni's leader TTL, or RDS Multi-AZ's detection) takes to declare it lost.
+PROMOTION_DELAY_SECONDS = 2.0
+
+
+def kill_postgres_primary(cluster: PostgresCluster, measures: DrillMeasures) -> Nemesis:
+    def nemesis(stack: ChaosStack, log: FaultLog) -> None:
+        primary, standby = cluster.primary(), cluster.standby()
+        with log.window(
+            f"kill -9 the PostgreSQL primary ({primary.name}); promote {standby.name} "
+            f"after {PROMOTION_DELAY_SECONDS:.0f} s"
+        ):
+            started = time.monotonic()
+            primary.kill()
+            time.sleep(PROMOTION_DELAY_SECONDS)
+            standby.promote()
+            measures.seconds_without_leader += time.monotonic() - started
+            # This test process's own session died with the primary; the next query
+            # reconnects through the multi-host URL, as every service process does.
+            connection.close()
+            time.sleep(5)
+
+    return nemesis
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+
+
+def probe_payment(stack: ChaosStack, api_key: str, number: int) -> int:
+    """One payment through the API outside the load, its status code (0: no answer)."""
+    try:
+        response = requests.post(
+            f"{stack.web_url}/api/v1/payments",
+            json={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa",
+                  "customer_email": f"probe{number}@example.com", "description": "drill probe"},
+            headers={"Authorization": f"Bearer {api_key}",
+                     "Idempotency-Key": f"probe-{uuid.uuid4()}"},
+            timeout=10,
+        )  # fmt: skip
+    except requests.RequestException:
+        return 0
+    return response.status_code
+
+
+def kill_queue_leader_then_lose_quorum(cluster: RabbitCluster, measures: DrillMeasures) -> Nemesis:
+    def nemesis(stack: ChaosStack, log: FaultLog) -> None:
+        leader = cluster.queue_leader("payments")
+        assert leader is not None, "the payments queue has a leader"
+        with log.window(f"kill -9 the node leading the payments queue (zone {leader.zone})"):
+            leader.kill()
+            measures.seconds_without_leader += cluster.wait_for_new_leader("payments", leader)
+            time.sleep(3)
+            cluster.start_nodes([leader])
+            cluster.wait_running(len(cluster.nodes))
+        lost = cluster.nodes[:2]
+        _, api_key = services.create_api_client(name=f"drill-probe-{uuid.uuid4()}")
+        with log.window("kill -9 two of three nodes: no quorum; the outbox holds the work"):
+            started = time.monotonic()
+            for node in lost:
+                node.kill()
+            # The API must keep accepting payments: they wait in the outbox, not the broker.
+            for number in range(5):
+                measures.answers_without_quorum.append(probe_payment(stack, api_key, number))
+                time.sleep(1)
+            cluster.start_nodes(lost)
+            cluster.wait_running(len(cluster.nodes))
+            measures.seconds_without_leader += time.monotonic() - started
+
+    return nemesis
+
+
+# --- Zone loss -------------------------------------------------------------------------------
+
+
+def lose_zone_a(cluster: SentinelCluster, measures: DrillMeasures) -> Nemesis:
+    """Zone a holds the Redis master, a Sentinel, worker1 and beat1 (the beat leader)."""
+
+    def nemesis(stack: ChaosStack, log: FaultLog) -> None:
+        master = cluster.master()
+        assert master.zone == "a"
+        sentinel = next(s for s in cluster.sentinels if s.zone == "a")
+        with log.window("zone a goes dark: Redis master, Sentinel, worker1, beat1 kill -9"):
+            stack.kill_worker("worker1")
+            stack.kill_beat("beat1")
+            cluster.kill(sentinel)
+            cluster.kill(master)
+            measures.seconds_without_leader += cluster.wait_for_new_master(master.port)
+            time.sleep(8)  # zones b and c carry the load alone
+
+    return nemesis
+
+
+# --- Whole drills, shared by `make chaos` and the short slice in `make test` -----------------
+
+
+def assert_invariants(report: ChaosReport) -> None:
+    assert report.violations() == []
+    assert report.accepted == report.submitted
+    assert report.in_database == report.accepted
+
+
+def sentinel_env(cluster: SentinelCluster) -> dict[str, str]:
+    """Every process finds the Redis master through the three Sentinels."""
+    return {"CELERY_BROKER_URL": cluster.broker_url, "CELERY_SENTINEL_MASTER": MASTER_NAME}
+
+
+def run_sentinel_drill(directory: Path, count: int) -> dict[str, Any]:
+    cluster = SentinelCluster(directory / "redis")
+    measures = DrillMeasures()
+    try:
+        cluster.start()
+        with running_stack(
+            directory, broker="external", cluster_env=sentinel_env(cluster)
+        ) as stack:
+            report = run_scenario(
+                "drill_redis_sentinel", stack, kill_redis_master(cluster, measures), count=count
+            )
+            assert_invariants(report)
+            return record(report, measures)
+    finally:
+        cluster.stop()
