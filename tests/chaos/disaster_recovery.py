@@ -8,10 +8,8 @@ workers, and `payments_replay` (run twice: it must be harmless to repeat) re-dri
 unfinished work. The fake Stripe is the outside world: its journal survives the region.
 """
 
-import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -21,10 +19,9 @@ from django.db import connection
 
 from payments import services
 from payments.models import ApiClient
-from tests import processes
 from tests.chaos.checker import ChaosReport, check, wait_until_final
 from tests.chaos.clusters.postgres import PostgresCluster, dump_database
-from tests.chaos.drills import DrillMeasures, checker_reads_from, record
+from tests.chaos.drills import DrillMeasures, checker_reads_from, manage, record
 from tests.chaos.load import LoadGenerator
 from tests.chaos.stack import ChaosStack, running_stack
 
@@ -54,14 +51,14 @@ def run_disaster_recovery(directory: Path, seed_sql: str, count: int) -> Recover
         report.faults.append("region 1 lost: every process kill -9, broker and database gone")
 
         region2.start(seed_sql=backup)
-        _set_logs_aside(directory, "region1")
+        _throw_away_region(directory, "region1")
         with (
             checker_reads_from(region2.django_settings()),
             running_stack(directory, cluster_env={"DATABASE_URL": region2.url}) as stack,
         ):
             measures.seconds_without_leader = time.monotonic() - lost_at
             for _ in range(2):  # the second run must change nothing
-                _manage(stack, "payments_replay", "--since", "2000-01-01T00:00:00Z")
+                manage(stack, "payments_replay", "--since", "2000-01-01T00:00:00Z")
             client = ApiClient.objects.get(name=f"chaos-{SCENARIO}")
             wait_until_final(client, 240)
             recovery_seconds = time.monotonic() - lost_at
@@ -109,24 +106,19 @@ def _region_one(
     return backup, load
 
 
-def _set_logs_aside(directory: Path, region: str) -> None:
-    """Region 2's processes log under the same names; readiness checks read fresh logs."""
+def _throw_away_region(directory: Path, region: str) -> None:
+    """Region 1's broker data goes (region 2's Redis must start empty); its logs are kept
+    aside, since region 2's processes log under the same names and readiness checks read
+    them. The fake Stripe's journal stays: Stripe is not in the region."""
+    shutil.rmtree(directory / "appendonlydir", ignore_errors=True)
     aside = directory / f"{region}-logs"
     aside.mkdir(exist_ok=True)
     for log in directory.glob("*.log"):
         shutil.move(log, aside / log.name)
 
 
-def _manage(stack: ChaosStack, *args: str) -> str:
-    return subprocess.run(
-        [str(processes.BIN / "python"), "manage.py", *args],
-        cwd=processes.PROJECT_ROOT, env={**os.environ, **stack.env},
-        capture_output=True, text=True, timeout=300, check=False,
-    ).stdout  # fmt: skip
-
-
 def _missing_locally(stack: ChaosStack) -> int:
     """Reconciliation's count of PaymentIntents at Stripe without a payment here."""
-    output = _manage(stack, "payments_reconcile", "--since", "1h")
+    output = manage(stack, "payments_reconcile", "--since", "1h")
     found = re.search(r"^missing_locally\s+(\d+)", output, re.MULTILINE)
     return int(found.group(1)) if found else 0

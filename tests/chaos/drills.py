@@ -6,9 +6,10 @@ payments a sweeper had to finish, to the scenario's row of the chaos report.
 """
 
 import json
+import os
+import subprocess
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,11 +18,13 @@ from typing import Any
 
 import requests
 from django.db import connection
+from django_celery_results.models import TaskResult
 
 from config import task_names
 from outbox.models import OutboxMessage
 from payments import services
 from payments.models import Payment
+from tests import processes
 from tests.chaos.checker import ChaosReport
 from tests.chaos.clusters.postgres import PostgresCluster
 from tests.chaos.clusters.rabbitmq import RabbitCluster
@@ -38,28 +41,33 @@ class DrillMeasures:
     seconds_without_leader: float = 0.0
     # Status codes of payments sent while RabbitMQ had no quorum (202 expected).
     answers_without_quorum: list[int] = field(default_factory=list)
+    # `manage.py queue_status` output after the failover.
+    queue_status: str = ""
 
 
 def payments_that_needed_a_sweeper(report: ChaosReport) -> int:
-    """Payments whose charge was queued more than once: the first publish or message was lost.
+    """Payments whose first charge message never ran: the broker lost it, a sweeper re-drove it.
 
-    Every charge is queued through the outbox, the first time by the API and again only by
-    the recovery sweeper (or payments_replay), so a second outbox row means a re-drive.
+    The API queues each charge through an outbox row whose id is the task id, and every
+    run of charge_payment leaves a result row (django-celery-results) under its task id,
+    even a late one that finds the payment already final. No result for the first row's
+    id means that message was lost; the payment is final all the same (the checker says
+    so), so something else, the recovery sweeper, finished it. A re-drive alone does not
+    count: with the chaos suite's 8 s threshold a slow queue is re-driven too.
     """
-    payment_ids = {
-        str(pk)
-        for pk in Payment.objects.filter(client__name=f"chaos-{report.scenario}").values_list(
-            "pk", flat=True
+    clients_payments = Payment.objects.filter(client__name=f"chaos-{report.scenario}")
+    payment_ids = {str(pk) for pk in clients_payments.values_list("pk", flat=True)}
+    first_message: dict[str, str] = {}
+    charges = OutboxMessage.objects.filter(task_name=task_names.CHARGE_PAYMENT)
+    for message_id, args in charges.order_by("created_at").values_list("id", "args"):
+        if args and str(args[0]) in payment_ids:
+            first_message.setdefault(str(args[0]), str(message_id))
+    ran = set(
+        TaskResult.objects.filter(task_id__in=list(first_message.values())).values_list(
+            "task_id", flat=True
         )
-    }
-    queued = Counter(
-        str(args[0])
-        for args in OutboxMessage.objects.filter(task_name=task_names.CHARGE_PAYMENT).values_list(
-            "args", flat=True
-        )
-        if args
     )
-    return sum(1 for pid in payment_ids if queued[pid] > 1)
+    return sum(1 for message_id in first_message.values() if message_id not in ran)
 
 
 def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[str, Any]:
@@ -75,6 +83,15 @@ def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[s
     path.write_text(json.dumps(row))
     print(format_table([row]))
     return row
+
+
+def manage(stack: ChaosStack, *args: str) -> str:
+    """`manage.py <args>` as an operator runs it against the stack; its standard output."""
+    return subprocess.run(
+        [str(processes.BIN / "python"), "manage.py", *args],
+        cwd=processes.PROJECT_ROOT, env={**os.environ, **stack.env},
+        capture_output=True, text=True, timeout=300, check=False,
+    ).stdout  # fmt: skip
 
 
 def _new_row(report: ChaosReport) -> dict[str, Any]:
@@ -118,6 +135,8 @@ def kill_redis_master(cluster: SentinelCluster, measures: DrillMeasures) -> Neme
         with log.window(f"{master.name} restarts as it was; Sentinel demotes it to a replica"):
             cluster.restart(master)
             time.sleep(4)
+        # The operator's screen follows the new master too, without being told its address.
+        measures.queue_status = manage(stack, "queue_status", "--listen", "0.5")
 
     return nemesis
 
@@ -242,6 +261,9 @@ def run_sentinel_drill(directory: Path, count: int) -> dict[str, Any]:
                 "drill_redis_sentinel", stack, kill_redis_master(cluster, measures), count=count
             )
             assert_invariants(report)
-            return record(report, measures)
+            # queue_status read the promoted master's queues (it prints one line each).
+            return record(
+                report, measures, queue_status_followed="payments" in measures.queue_status
+            )
     finally:
         cluster.stop()

@@ -35,6 +35,7 @@ def test_redis_sentinel_failover(transactional_db, tmp_path):
 
     # Sentinel notices in DOWN_AFTER_MILLISECONDS (1 s) and promotes within seconds.
     assert 0 < row["seconds_without_leader"] < 15
+    assert row["queue_status_followed"]
 
 
 def seed_from_test_database() -> str:

@@ -61,6 +61,7 @@ class RabbitCluster:
         first, *others = self.nodes
         for node in others:
             node.ctl("stop_app")
+            node.ctl("reset")  # a node joins with nothing of its own
             node.ctl("join_cluster", first.name)
             node.ctl("start_app")
         self.wait_running(len(self.nodes))
