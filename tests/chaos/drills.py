@@ -146,11 +146,20 @@ def kill_redis_master(cluster: SentinelCluster, measures: DrillMeasures) -> Neme
 # How long the primary stays dead before the standby is promoted: what a health check (or
 # Patroni's leader TTL, or RDS Multi-AZ's detection) takes to declare it lost.
 PROMOTION_DELAY_SECONDS = 2.0
+ACKNOWLEDGED_BEFORE_THE_KILL = 60
+
+
+def wait_for_payments(count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while Payment.objects.count() < count and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def kill_postgres_primary(cluster: PostgresCluster, measures: DrillMeasures) -> Nemesis:
     def nemesis(stack: ChaosStack, log: FaultLog) -> None:
         primary, standby = cluster.primary(), cluster.standby()
+        # Kill it once it holds acknowledged payments, some of them still being charged.
+        wait_for_payments(ACKNOWLEDGED_BEFORE_THE_KILL)
         with log.window(
             f"kill -9 the PostgreSQL primary ({primary.name}); promote {standby.name} "
             f"after {PROMOTION_DELAY_SECONDS:.0f} s"
