@@ -43,6 +43,8 @@ class DrillMeasures:
     answers_without_quorum: list[int] = field(default_factory=list)
     # `manage.py queue_status` output after the failover.
     queue_status: str = ""
+    # Each fault's own figure (seconds), added to the report row as is.
+    details: dict[str, float] = field(default_factory=dict)
 
 
 def payments_that_needed_a_sweeper(report: ChaosReport) -> int:
@@ -78,6 +80,7 @@ def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[s
     row.update(
         seconds_without_leader=round(measures.seconds_without_leader, 2),
         needed_sweeper=payments_that_needed_a_sweeper(report),
+        **{name: round(seconds, 2) for name, seconds in measures.details.items()},
         **extra,
     )
     path.write_text(json.dumps(row))
@@ -202,7 +205,9 @@ def kill_queue_leader_then_lose_quorum(cluster: RabbitCluster, measures: DrillMe
         assert leader is not None, "the payments queue has a leader"
         with log.window(f"kill -9 the node leading the payments queue (zone {leader.zone})"):
             leader.kill()
-            measures.seconds_without_leader += cluster.wait_for_new_leader("payments", leader)
+            election = cluster.wait_for_new_leader("payments", leader)
+            measures.details["leader_election_seconds"] = election
+            measures.seconds_without_leader += election
             time.sleep(3)
             cluster.start_nodes([leader])
             cluster.wait_running(len(cluster.nodes))
@@ -218,7 +223,9 @@ def kill_queue_leader_then_lose_quorum(cluster: RabbitCluster, measures: DrillMe
                 time.sleep(1)
             cluster.start_nodes(lost)
             cluster.wait_running(len(cluster.nodes))
-            measures.seconds_without_leader += time.monotonic() - started
+            without_quorum = time.monotonic() - started
+            measures.details["seconds_without_quorum"] = without_quorum
+            measures.seconds_without_leader += without_quorum
 
     return nemesis
 
