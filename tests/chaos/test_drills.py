@@ -14,6 +14,7 @@ from tests.chaos.clusters.redis_sentinel import SentinelCluster
 from tests.chaos.conftest import chaos_count
 from tests.chaos.disaster_recovery import run_disaster_recovery
 from tests.chaos.drills import (
+    SWEEPERS_SLOWER_THAN_A_FAILOVER,
     DrillMeasures,
     assert_invariants,
     checker_reads_from,
@@ -102,7 +103,11 @@ def test_zone_a_goes_dark(transactional_db, tmp_path):
     try:
         cluster.start()
         with running_stack(
-            tmp_path, broker="external", cluster_env=sentinel_env(cluster), workers=3, beats=2
+            tmp_path,
+            broker="external",
+            cluster_env={**sentinel_env(cluster), **SWEEPERS_SLOWER_THAN_A_FAILOVER},
+            workers=3,
+            beats=2,
         ) as stack:
             report = run_scenario(
                 "drill_zone_loss", stack, lose_zone_a(cluster, measures), count=chaos_count(500)
