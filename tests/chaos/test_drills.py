@@ -131,4 +131,4 @@ def test_disaster_recovery_from_a_mid_load_backup(transactional_db, tmp_path):
     # What the backup lost is the recovery point; reconciliation names the ones that
     # reached Stripe, so a person can restore them from Stripe's records.
     assert report.lost == recovery.row["rpo_payments"]
-    assert 0 < recovery.missing_locally <= report.lost
+    assert 0 < recovery.row["charged_but_lost"] <= recovery.missing_locally <= report.lost
