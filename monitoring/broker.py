@@ -213,8 +213,12 @@ def _sentinel_master(url: str, master_name: str, timeout_seconds: float) -> redi
     """
     addresses = [urlsplit(part) for part in url.split(";")]
     timeouts = {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
-    sentinels = Sentinel(
+    # redis-py's sentinel module has no annotations.
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
         [(a.hostname or "127.0.0.1", a.port or 26379) for a in addresses], sentinel_kwargs=timeouts
     )
     database = int((addresses[-1].path or "/0").strip("/") or 0)
-    return sentinels.master_for(master_name, db=database, **timeouts)
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        master_name, db=database, **timeouts
+    )
+    return master

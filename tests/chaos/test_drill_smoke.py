@@ -11,3 +11,4 @@ def test_smoke_redis_master_killed_sentinel_promotes_a_replica(transactional_db,
     row = run_sentinel_drill(tmp_path, 40)
 
     assert 0 < row["seconds_without_leader"] < 15
+    assert row["queue_status_followed"]
