@@ -208,20 +208,19 @@ def kill_queue_leader_then_lose_quorum(cluster: RabbitCluster, measures: DrillMe
             election = cluster.wait_for_new_leader("payments", leader)
             measures.details["leader_election_seconds"] = election
             measures.seconds_without_leader += election
-            time.sleep(3)
-            cluster.start_nodes([leader])
-            cluster.wait_running(len(cluster.nodes))
-        lost = cluster.nodes[:2]
+            time.sleep(3)  # two nodes carry the load
+        # A second node goes while the first is still down: two of three lost, no quorum.
+        # (Booting an Erlang node takes ~20 s here, so the first is not restarted between.)
+        second = next(node for node in cluster.alive() if node is not leader)
         _, api_key = services.create_api_client(name=f"drill-probe-{uuid.uuid4()}")
-        with log.window("kill -9 two of three nodes: no quorum; the outbox holds the work"):
+        with log.window(f"kill -9 zone {second.zone} too: two of three down, no quorum"):
             started = time.monotonic()
-            for node in lost:
-                node.kill()
+            second.kill()
             # The API must keep accepting payments: they wait in the outbox, not the broker.
             for number in range(5):
                 measures.answers_without_quorum.append(probe_payment(stack, api_key, number))
                 time.sleep(1)
-            cluster.start_nodes(lost)
+            cluster.start_nodes([leader, second])
             cluster.wait_running(len(cluster.nodes))
             without_quorum = time.monotonic() - started
             measures.details["seconds_without_quorum"] = without_quorum
