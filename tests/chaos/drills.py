@@ -283,9 +283,8 @@ def run_sentinel_drill(directory: Path, count: int) -> dict[str, Any]:
     measures = DrillMeasures()
     try:
         cluster.start()
-        with running_stack(
-            directory, broker="external", cluster_env=sentinel_env(cluster)
-        ) as stack:
+        cluster_env = {**sentinel_env(cluster), **SWEEPERS_SLOWER_THAN_A_FAILOVER}
+        with running_stack(directory, broker="external", cluster_env=cluster_env) as stack:
             report = run_scenario(
                 "drill_redis_sentinel", stack, kill_redis_master(cluster, measures), count=count
             )
