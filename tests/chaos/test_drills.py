@@ -55,7 +55,10 @@ def test_postgres_failover(transactional_db, tmp_path):
         cluster.start(seed_sql=seed_from_test_database())
         with (
             checker_reads_from(cluster.django_settings()),
-            running_stack(tmp_path, cluster_env={"DATABASE_URL": cluster.url}) as stack,
+            running_stack(
+                tmp_path,
+                cluster_env={"DATABASE_URL": cluster.url, **SWEEPERS_SLOWER_THAN_A_FAILOVER},
+            ) as stack,
         ):
             report = run_scenario(
                 "drill_postgres_failover",
@@ -78,7 +81,7 @@ def test_rabbitmq_cluster_loses_a_leader_then_its_quorum(transactional_db, tmp_p
     measures = DrillMeasures()
     try:
         cluster.start()
-        cluster_env = {"CELERY_BROKER_URL": cluster.broker_url}
+        cluster_env = {"CELERY_BROKER_URL": cluster.broker_url, **SWEEPERS_SLOWER_THAN_A_FAILOVER}
         with running_stack(tmp_path, broker="external", cluster_env=cluster_env) as stack:
             report = run_scenario(
                 "drill_rabbitmq_cluster",
