@@ -48,7 +48,7 @@ def run_disaster_recovery(directory: Path, seed_sql: str, count: int) -> Recover
         region1.start(seed_sql=seed_sql)
         with checker_reads_from(region1.django_settings()):
             backup, load = _region_one(directory, region1, report, count)
-        lost_at = time.monotonic()
+        lost_at, lost_at_wall = time.monotonic(), time.time()
         region1.stop()  # its data directory goes with it: the region is gone
         report.faults.append("region 1 lost: every process kill -9, broker and database gone")
 
@@ -64,6 +64,7 @@ def run_disaster_recovery(directory: Path, seed_sql: str, count: int) -> Recover
             client = ApiClient.objects.get(name=f"chaos-{SCENARIO}")
             wait_until_final(client, 240)
             recovery_seconds = time.monotonic() - lost_at
+            report.fault_windows.append((lost_at_wall, time.time()))  # the plot's red band
             ledger = stack.ledger()
             check(report, client, load.result.accepted, ledger, directory / "mail")
             missing_locally = _missing_locally(stack)
