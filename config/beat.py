@@ -35,7 +35,14 @@ def _leader_connection() -> psycopg.Connection[Any]:
         connect_timeout=5,
         # Shows in pg_stat_activity, so operators (and queue_status) can see the leader.
         application_name=f"{APPLICATION_NAME_PREFIX}@{socket.gethostname()}:{os.getpid()}",
+        # DATABASE_URL may list a primary and its standbys (libpq multi-host): the lock is
+        # taken where writes go, never on a standby that a failover would leave behind.
+        **_session_attrs(database.get("OPTIONS", {})),
     )
+
+
+def _session_attrs(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: options[key] for key in ("target_session_attrs",) if key in options}
 
 
 def _client_keepalives() -> dict[str, Any]:

@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 import redis
 import requests
 from kombu import Connection
+from redis.sentinel import Sentinel
 
+from config import celery_app
 from config.worker_observability import PUBLISHED_AT_HEADER
 
 # kombu's Redis transport keeps each priority level in its own list named
@@ -68,10 +70,13 @@ class RedisProbe:
 
     kind = "redis"
 
-    def __init__(self, url: str, timeout_seconds: float) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
+    def __init__(self, url: str, timeout_seconds: float, *, master_name: str = "") -> None:
+        if master_name:
+            self._client = _sentinel_master(url, master_name, timeout_seconds)
+        else:
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+            )
 
     def _priority_keys(self, queue: str) -> list[str]:
         return [queue] + [f"{queue}{REDIS_PRIORITY_SEPARATOR}{p}" for p in REDIS_PRIORITY_LEVELS]
@@ -190,6 +195,30 @@ def probe_for(broker_url: str, *, timeout_seconds: float, management_url: str = 
     scheme = urlsplit(broker_url).scheme
     if scheme in {"redis", "rediss"}:
         return RedisProbe(broker_url, timeout_seconds)
+    if scheme == "sentinel":
+        # The master's name is the Celery app's (CELERY_SENTINEL_MASTER), as workers use.
+        options = celery_app.conf.broker_transport_options or {}
+        master_name = str(options.get("master_name", ""))
+        return RedisProbe(broker_url, timeout_seconds, master_name=master_name)
     if scheme in {"amqp", "amqps", "pyamqp"}:
         return AmqpProbe(broker_url, timeout_seconds, management_url)
     raise ValueError(f"no broker probe for {scheme!r} URLs")
+
+
+def _sentinel_master(url: str, master_name: str, timeout_seconds: float) -> redis.Redis:
+    """A client for whichever server the Sentinels name master now (asked again on each
+    new connection), so the monitor and queue_status follow a failover without a restart.
+
+    `url` is kombu's Sentinel URL: `sentinel://h1:26379;sentinel://h2:26379/0`.
+    """
+    addresses = [urlsplit(part) for part in url.split(";")]
+    timeouts = {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
+    # redis-py's sentinel module has no annotations.
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        [(a.hostname or "127.0.0.1", a.port or 26379) for a in addresses], sentinel_kwargs=timeouts
+    )
+    database = int((addresses[-1].path or "/0").strip("/") or 0)
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        master_name, db=database, **timeouts
+    )
+    return master

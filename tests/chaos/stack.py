@@ -220,12 +220,15 @@ def running_stack(
     sweepers: dict[str, str] = FAST_SWEEPERS,
     clock: ServiceClock | None = None,
     webhooks: bool = False,
+    cluster_env: dict[str, str] | None = None,
 ) -> Any:
     """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn.
 
     `sweepers={}` keeps the production thresholds; a compressed `clock` runs web, workers
     and beat on it (the fake Stripe, Redis and this process keep real time); `webhooks`
-    has the fake deliver its events to the web.
+    has the fake deliver its events to the web. `broker="external"` with `cluster_env`:
+    the broker (and, given DATABASE_URL, the database) is a cluster the caller started
+    (tests/chaos/clusters); every process gets `cluster_env`.
     """
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
@@ -236,6 +239,7 @@ def running_stack(
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
         **(clock.environment(build_shim(directory)) if clock.compressed else {}),
+        **(cluster_env or {}),
     }
     stack = ChaosStack(
         directory=directory,
@@ -250,6 +254,8 @@ def running_stack(
             stack.rabbit.start()
             cleanup.callback(stack.rabbit.stop)
             env["CELERY_BROKER_URL"] = stack.rabbit.url
+        elif broker == "external":
+            pass  # cluster_env named the caller's broker: nothing of ours to start
         else:
             stack.start_redis()
             cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))

@@ -1,0 +1,1 @@
+"""Real clusters on loopback for the failover drills: Redis Sentinel, PostgreSQL, RabbitMQ."""
