@@ -23,13 +23,12 @@ COLUMNS = (
     ("double_refunds", "double refunds"),
     ("webhooks_delivered", "webhooks"),
     ("idle_fault_windows", "idle faults"),
+    # Payments whose charge a sweeper had to queue again (the fault lost the first).
     ("needed_sweeper", "swept"),
     ("seconds_to_drain", "drain s"),
     # Failover drills (tests/chaos/test_drills.py): how long the fault left the system
     # without a broker master/leader or a writable database; blank for other scenarios.
     ("seconds_without_leader", "no leader s"),
-    # Payments whose charge a sweeper had to queue again (the fault lost the first).
-    ("needed_sweeper", "swept"),
 )
 
 # The report fields that must be 0: each one counts breaches of an invariant.
