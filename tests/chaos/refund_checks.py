@@ -36,7 +36,7 @@ def check_refunds(
     report.refunds_failed = statuses[RefundStatus.FAILED]
     report.refunds_pending = statuses[RefundStatus.PENDING]
     _check_totals(report, client, refunds, ledger)
-    _check_against_stripe(report, refunds, ledger)
+    _check_against_stripe(report, client, refunds, ledger)
     _check_refund_emails(report, refunds, email_deliveries)
     report.refunds_swept = sweeps.queued_again(task_names.REFUND_PAYMENT, refunds)
 
@@ -65,12 +65,22 @@ def _check_totals(
 
 
 def _check_against_stripe(
-    report: "ChaosReport", refunds: dict[str, Refund], ledger: dict[str, Any]
+    report: "ChaosReport", client: ApiClient, refunds: dict[str, Refund], ledger: dict[str, Any]
 ) -> None:
-    """Each settled refund of ours is one Stripe refund of its amount; no other Stripe refund."""
+    """Each settled refund of ours is one Stripe refund of its amount; no other Stripe refund.
+
+    Only Stripe refunds of this client's PaymentIntents count: the crash-point matrix runs
+    one client per cell against one fake Stripe, whose ledger holds every cell's refunds.
+    """
+    intents = set(
+        Payment.objects.filter(client=client)
+        .exclude(stripe_payment_intent_id="")
+        .values_list("stripe_payment_intent_id", flat=True)
+    )
     at_stripe: dict[str, list[int]] = defaultdict(list)
     for entry in ledger["refunds"]:
-        at_stripe[entry["metadata"].get("refund_id", "")].append(entry["amount"])
+        if entry["payment_intent"] in intents:
+            at_stripe[entry["metadata"].get("refund_id", "")].append(entry["amount"])
     report.double_refunds = sum(len(amounts) - 1 for amounts in at_stripe.values() if amounts)
     mismatched = sum(1 for refund_id in at_stripe if refund_id not in refunds)
     for refund_id, refund in refunds.items():
