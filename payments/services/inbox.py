@@ -20,15 +20,17 @@ logger = logging.getLogger(__name__)
 
 def receive_event(gateway: PaymentGateway, body: bytes, headers: Mapping[str, str]) -> StripeEvent:
     """Verify and store one delivery; a new event of a handled kind is queued for processing."""
-    inbox = _store_event(gateway, body, headers)
+    # The signature first, outside any transaction: a forged delivery never takes a
+    # database connection (anyone can send them; each thread would keep one open).
+    event = gateway.parse_event(body, headers)
+    inbox = _store_event(event)
     # Committed, Stripe not answered yet: it delivers again and finds the event stored.
     failpoints.maybe_crash("webhook.after_inbox_commit")
     return inbox
 
 
 @transaction.atomic(durable=True)
-def _store_event(gateway: PaymentGateway, body: bytes, headers: Mapping[str, str]) -> StripeEvent:
-    event = gateway.parse_event(body, headers)
+def _store_event(event: GatewayEvent) -> StripeEvent:
     handled = event.kind in EVENT_HANDLERS
     inbox, created = StripeEvent.objects.get_or_create(
         event_id=event.event_id,

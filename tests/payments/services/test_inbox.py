@@ -79,6 +79,16 @@ def test_a_bad_signature_is_400_and_stored_nowhere(web, secret, age, header):
     assert jobs() == []
 
 
+def test_a_forged_delivery_never_touches_the_database(web, django_assert_num_queries):
+    # Anyone can send these; each would otherwise hold a connection per gunicorn thread.
+    data = event("payment_intent.succeeded", intent("pi_1", "succeeded"))
+
+    with django_assert_num_queries(0):
+        response = deliver(web, data, "whsec_someone_else")
+
+    assert response.status_code == 400
+
+
 def test_a_missing_signature_and_a_signed_non_event_are_400(web):
     assert web.post(URL, b"{}", content_type="application/json").status_code == 400
     payload = b'{"hello": "world"}'
