@@ -79,6 +79,7 @@ class ChaosReport:
     webhooks_lost: int = 0
     webhooks_unapplied: int = 0
     webhooks_unmatched: int = 0
+    unmatched_webhooks: list[str] = field(default_factory=list)  # type, object: why
     # Did each fault meet work in flight (tests/chaos/fault_windows.py)?
     in_flight_per_window: list[int] = field(default_factory=list)
     idle_fault_windows: int = 0

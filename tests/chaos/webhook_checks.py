@@ -25,3 +25,9 @@ def check_webhooks(report: "ChaosReport", deliveries: dict[str, Any]) -> None:
     report.webhooks_unapplied = statuses.count(StripeEventStatus.RECEIVED)
     # Every object at this fake is ours: an event we cannot match to it is a bug.
     report.webhooks_unmatched = statuses.count(StripeEventStatus.UNMATCHED)
+    report.unmatched_webhooks = [
+        f"{event_type} {object_id}: {outcome}"
+        for event_type, object_id, outcome in StripeEvent.objects.filter(
+            status=StripeEventStatus.UNMATCHED
+        ).values_list("event_type", "object_id", "outcome")
+    ]
