@@ -5,9 +5,9 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 from config import task_names
+from config.development_secrets import refuse_development_secrets
 
 # Lets admin, serializer and queryset classes be subscripted for mypy at runtime too.
 django_stubs_ext.monkeypatch()
@@ -374,11 +374,9 @@ FLOWER_BASIC_AUTH = env.list("FLOWER_BASIC_AUTH", default=[])
 FLOWER_MAX_TASKS = env.int("FLOWER_MAX_TASKS", default=10_000)
 
 
-def _refuse_development_secrets() -> None:
-    """With DEBUG off the service must not run on the defaults a laptop uses."""
-    insecure = [
-        name
-        for name, value, dev_value in (
+if not DEBUG:
+    refuse_development_secrets(
+        [
             ("SECRET_KEY", SECRET_KEY, DEV_SECRET_KEY),
             ("STRIPE_API_KEY", STRIPE_API_KEY, DEV_STRIPE_API_KEY),
             ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, DEV_STRIPE_WEBHOOK_SECRET),
@@ -387,17 +385,6 @@ def _refuse_development_secrets() -> None:
                 ("STRIPE_WEBHOOK_SECRETS", secret, DEV_STRIPE_WEBHOOK_SECRET)
                 for secret in STRIPE_WEBHOOK_SECRETS or [""]
             ),
-        )
-        if not value or value == dev_value
-    ]
-    if len(SECRET_KEY) < 32 and "SECRET_KEY" not in insecure:
-        insecure.append("SECRET_KEY (shorter than 32 characters)")
-    if insecure:
-        raise ImproperlyConfigured(
-            "DEBUG=False needs real secrets in the environment; missing or development "
-            "values for: " + ", ".join(insecure)
-        )
-
-
-if not DEBUG:
-    _refuse_development_secrets()
+        ],
+        secret_key=SECRET_KEY,
+    )
