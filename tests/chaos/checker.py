@@ -165,7 +165,7 @@ def check(
         for pid, payment in payments.items()
         if charges[pid] != (1 if payment.status in transitions.PAID else 0)
     )
-    deliveries = _email_deliveries(mail_dir)
+    deliveries = email_deliveries(mail_dir)
     _check_emails(report, payments, deliveries)
     _check_events(report, payments)
     refund_checks.check_refunds(report, client, refunds, ledger, deliveries)
@@ -186,7 +186,7 @@ def check(
     return report
 
 
-def _email_deliveries(mail_dir: Path) -> Counter[str]:
+def email_deliveries(mail_dir: Path) -> Counter[str]:
     """Deliveries per Message-ID: an inbox shows one email per id, however often it came."""
     deliveries: Counter[str] = Counter()
     for path in mail_dir.glob("*.log"):

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email import message_from_string
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from payments.models import (
     StripeEvent,
     StripeEventStatus,
 )
-from tests.chaos.checker import ChaosReport, check, wait_until_final
+from tests.chaos.checker import ChaosReport, check, email_deliveries, wait_until_final
 from tests.chaos.load import RETRYABLE_STATUSES, LoadGenerator
 from tests.chaos.matrix_report import write_row
 from tests.chaos.stack import ChaosStack
@@ -327,7 +326,7 @@ def check_refunds(
     refunded_at_stripe: Counter[str] = Counter()
     for entry in ledger["refunds"]:
         refunded_at_stripe[entry["metadata"].get("payment_id")] += entry["amount"]
-    delivered = delivered_message_ids(mail_dir)
+    delivered = email_deliveries(mail_dir)
     for refund in refunds:
         succeeded = refund.status == RefundStatus.SUCCEEDED
         # Exactly one refund at Stripe for each one settled here, none for one that failed.
@@ -356,18 +355,6 @@ def check_refunds(
             status = PaymentStatus.REFUNDED if whole else PaymentStatus.PARTIALLY_REFUNDED
             problems["wrong_payment_status"] += payment.status != status
     return problems
-
-
-def delivered_message_ids(mail_dir: Path) -> Counter[str]:
-    """Message-IDs in the file backend's mail, one count per delivery."""
-    deliveries: Counter[str] = Counter()
-    for path in mail_dir.glob("*.log"):
-        for chunk in path.read_text().split("-" * 79):
-            if chunk.strip():
-                # Long headers are folded over two lines; unfold before comparing.
-                message_id = message_from_string(chunk.strip())["Message-ID"]
-                deliveries["".join(str(message_id).split())] += 1
-    return deliveries
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> bool:

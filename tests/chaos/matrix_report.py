@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.chaos.table import REPORT_DIR
+from tests.chaos.table import REPORT_DIR, aligned
 
 MATRIX_DIR = REPORT_DIR / "matrix"
 
@@ -42,12 +42,7 @@ def format_matrix(rows: list[dict[str, Any]]) -> str:
         [f"{row[key]:.1f}" if isinstance(row[key], float) else str(row[key]) for key, _ in COLUMNS]
         for row in rows
     ]
-    header = [title for _, title in COLUMNS]
-    widths = [max(len(value) for value in column) for column in zip(header, *cells, strict=False)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("-|-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(lines)
+    return aligned([title for _, title in COLUMNS], cells)
 
 
 def markdown_section(directory: Path = MATRIX_DIR) -> str:

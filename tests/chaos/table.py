@@ -65,7 +65,11 @@ def format_table(reports: list[Any]) -> str:
         ]
         for r in reports
     ]
-    header = [title for _, title in COLUMNS]
+    return aligned([title for _, title in COLUMNS], rows)
+
+
+def aligned(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table, columns padded to their widest cell (the test output and reports)."""
     widths = [max(len(x) for x in column) for column in zip(header, *rows, strict=False)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("-|-".join("-" * w for w in widths))
