@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 # Imported while this process's environment is still unarmed: the test process reads no
@@ -132,20 +131,8 @@ class Arming:
         return crash
 
 
-def deliver_webhooks_to_web(stack: ChaosStack) -> None:
-    """Point the fake Stripe at the stack's webhook endpoint, so every cell has events."""
-    requests.post(
-        f"{stack.stripe_url}/_fake/webhook_endpoints",
-        json={
-            "url": f"{stack.web_url}/api/v1/webhooks/stripe",
-            "secret": settings.STRIPE_WEBHOOK_SECRET,
-        },
-        timeout=5,
-    ).raise_for_status()
-
-
 def run_matrix(stack: ChaosStack, arming: Arming, cells: list[Cell]) -> list[dict[str, Any]]:
-    deliver_webhooks_to_web(stack)
+    stack.send_webhooks_to_web()
     rows = []
     for cell in cells:
         row = run_cell(stack, arming, cell, order=CELLS.index(cell))

@@ -16,6 +16,7 @@ from django.db import connection
 from kombu import Connection
 
 from config.celery import app as celery_app
+from payments.gateways.stripe import webhooks as stripe_webhooks
 from tests import processes
 from tests.chaos.fast_clock import ServiceClock, build_shim
 
@@ -174,6 +175,8 @@ class ChaosStack:
         endpoint = {
             "url": f"{self.web_url}/api/v1/webhooks/stripe",
             "secret": settings.STRIPE_WEBHOOK_SECRET,
+            # As the README tells production to subscribe: only the events we act on.
+            "enabled_events": list(stripe_webhooks.HANDLED_EVENT_TYPES),
         }
         retries = {"webhook_retry_max_delay_seconds": 8}
         for path, body in (("webhook_endpoints", endpoint), ("settings", retries)):

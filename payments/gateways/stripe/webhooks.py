@@ -31,6 +31,9 @@ _CHARGE_EVENTS = {
 }
 _REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 _REFUNDS_TOTALLED_EVENT = "charge.refunded"
+# What a webhook endpoint subscribes to (README, "With real Stripe"): Stripe then sends
+# nothing this service would only store and ignore.
+HANDLED_EVENT_TYPES = (*_CHARGE_EVENTS, _REFUNDS_TOTALLED_EVENT, *sorted(_REFUND_EVENTS))
 
 
 def verify_signature(

@@ -1,5 +1,7 @@
 """Stripe's webhook format stays in the gateway: signatures checked, events read neutrally."""
 
+import re
+
 import pytest
 import stripe
 
@@ -7,6 +9,7 @@ from payments.exceptions import WebhookPayloadInvalid, WebhookSignatureInvalid
 from payments.gateways.base import ChargeState, EventKind, RefundState
 from payments.gateways.stripe import webhooks
 from tests.payments.stripe_events import body, event, intent, signature_header
+from tests.processes import PROJECT_ROOT
 
 SECRET = "whsec_current"
 
@@ -127,3 +130,10 @@ def test_a_signed_body_that_is_not_an_event_is_refused(payload):
         webhooks.parse_event(
             payload, {"Stripe-Signature": signature_header(payload, SECRET)}, [SECRET], 300
         )
+
+
+def test_the_readme_subscribes_an_endpoint_to_exactly_the_events_handled():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("### With real Stripe", 1)[1].split("secret in", 1)[0]
+
+    assert set(re.findall(r"`([a-z_]+\.[a-z_.]+)`", section)) == set(webhooks.HANDLED_EVENT_TYPES)
