@@ -12,6 +12,10 @@ deployment, where a pass costs two global lookups and touches nothing else):
   marker outlives it, so the restarted process passes the step and carries on. Arming
   is a file rather than a variable so that one running stack can be armed step after
   step without restarting it (tests/chaos/matrix.py).
+- By rate, for a while: a file `<dir>/<step>.rate` holding `0.15` kills 15 % of the
+  passes while it exists, so a chaos scenario breaks a running stack for the length of
+  its fault window only (a whole load under a 15 % kill rate spends most of its time
+  rebooting processes, not testing anything new).
 
 The death is SIGKILL, as `kill -9` would do it: no cleanup, no response, no rollback
 but PostgreSQL's. `PAYMENTS_FAILPOINT_KILL=group` kills the whole process group instead
@@ -56,11 +60,8 @@ STEPS: dict[str, str] = {
     "outbox.after_publish_before_mark_published": "web or worker: task published, row unmarked",
 }
 
-# The chaos scenarios' older name for the outbox step, still accepted in the rate mode.
-_OLD_NAMES = {"after_commit": "outbox.after_commit_before_publish"}
-
 _RATES: dict[str, float] = {
-    _OLD_NAMES.get(name, name): float(rate)
+    name: float(rate)
     for name, _, rate in (
         item.partition("=") for item in os.environ.get("PAYMENTS_FAILPOINTS", "").split(",")
     )
@@ -70,16 +71,29 @@ _ARMING_DIR = os.environ.get("PAYMENTS_FAILPOINT_DIR") or None
 _KILL_GROUP = os.environ.get("PAYMENTS_FAILPOINT_KILL") == "group"
 
 CRASHED_SUFFIX = ".crashed"
+RATE_SUFFIX = ".rate"
 
 
 def maybe_crash(step: str) -> None:
     """Die here if this step is armed (see the module docstring); otherwise return."""
     if _ARMING_DIR is not None:
         _crash_once_if_armed(_ARMING_DIR, step)
+        _crash_at_rate(_rate_armed_in(_ARMING_DIR, step))
     if _RATES:
-        rate = _RATES.get(step)
-        if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
-            _die()
+        _crash_at_rate(_RATES.get(step))
+
+
+def _crash_at_rate(rate: float | None) -> None:
+    if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
+        _die()
+
+
+def _rate_armed_in(directory: str, step: str) -> float | None:
+    try:
+        with open(os.path.join(directory, step + RATE_SUFFIX)) as file:
+            return float(file.read() or 0)
+    except (FileNotFoundError, ValueError):
+        return None  # not armed, or caught half-written: this pass lives
 
 
 def _crash_once_if_armed(directory: str, step: str) -> None:

@@ -21,7 +21,6 @@ def chaos(transactional_db, tmp_path):
             broker=scenario.broker,
             worker_args=scenario.worker_args,
             beats=scenario.beats,
-            web_env=scenario.web_env,
             sweepers={} if scenario.production_sweepers else FAST_SWEEPERS,
             clock=ServiceClock.starting_now(scenario.clock_rate),
             webhooks=scenario.webhooks,

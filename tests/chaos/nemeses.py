@@ -3,7 +3,7 @@
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from config import beat
 from tests.chaos.runner import FaultLog
@@ -66,10 +66,16 @@ def stripe_meltdown(stack: ChaosStack, log: FaultLog) -> None:
     stack.clear_faults()
 
 
+# Committed, not published: only the outbox relay (beat's leader) can send the task.
+COMMITTED_NOT_PUBLISHED = "outbox.after_commit_before_publish"
+
+
 def crash_after_commit(stack: ChaosStack, log: FaultLog) -> None:
-    # The web processes run with PAYMENTS_FAILPOINTS=after_commit=0.15 (see SCENARIOS).
-    with log.window("web process dies after COMMIT, before publish (15%)"):
-        time.sleep(8)
+    with (
+        log.window("web process dies after COMMIT, before publish (15%)"),
+        stack.web_crashes(COMMITTED_NOT_PUBLISHED, 0.15),
+    ):
+        time.sleep(10)
 
 
 def terminate_database_sessions(stack: ChaosStack, log: FaultLog) -> None:
@@ -120,7 +126,10 @@ def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
     assert leader, "one of the two beats leads"
     pid = int(leader.rsplit(":", 1)[1])
     name = next(name for name, process in stack.beats.items() if process.pid == pid)
-    with log.window(f"kill -9 the beat leader ({name}) while the relay is needed"):
+    with (
+        log.window(f"kill -9 the beat leader ({name}) while the relay is needed"),
+        stack.web_crashes(COMMITTED_NOT_PUBLISHED, 0.1),
+    ):
         os.killpg(pid, signal.SIGKILL)
         stack.beats[name].wait()
         deadline = time.monotonic() + 15
@@ -136,7 +145,6 @@ class Scenario:
     beats: int = 1
     broker: str = "redis"
     worker_args: tuple[str, ...] = ()
-    web_env: dict[str, str] = field(default_factory=dict)
     # The production sweeper thresholds (config/settings.py) instead of FAST_SWEEPERS, on a
     # wall clock `clock_rate` times faster for web, workers and beat.
     production_sweepers: bool = False
@@ -156,16 +164,12 @@ SCENARIOS = {
     "redis_flushall": Scenario(flush_redis),
     "rabbitmq_restart": Scenario(restart_rabbitmq, broker="rabbitmq"),
     "stripe_faults": Scenario(stripe_meltdown),
-    "crash_after_commit": Scenario(
-        crash_after_commit, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.15"}
-    ),
+    "crash_after_commit": Scenario(crash_after_commit),
     "pg_terminate_backend": Scenario(terminate_database_sessions),
     "poison_message": Scenario(
         publish_poison, worker_args=("--include", "tests.integration.poison")
     ),
-    "beat_leader_killed": Scenario(
-        kill_beat_leader, beats=2, web_env={"PAYMENTS_FAILPOINTS": "after_commit=0.1"}
-    ),
+    "beat_leader_killed": Scenario(kill_beat_leader, beats=2),
     # 900 s thresholds at 30x: lost work waits 30 real seconds for the sweeper. At this rate
     # the Redis visibility timeout (3600 s) is 120 real seconds, longer than any task holds
     # a message here (no Stripe faults, so retries are rare and short).

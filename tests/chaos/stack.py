@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
+from config import failpoints
 from config.celery import app as celery_app
 from payments.gateways.stripe import webhooks as stripe_webhooks
 from tests import processes
@@ -48,6 +50,9 @@ class ChaosStack:
     worker_args: tuple[str, ...] = ()
     clock: ServiceClock = field(default_factory=ServiceClock)
     webhooks: bool = False
+    # The web processes' failpoint directory (config/failpoints.py): armed for a fault
+    # window by web_crashes.
+    web_failpoints: Path | None = None
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -97,6 +102,21 @@ class ChaosStack:
     def restart_worker(self, name: str) -> None:
         (self.directory / f"{name}.log").rename(self.directory / f"{name}.{time.time():.0f}.log")
         self.start_worker(name)
+
+    # --- web ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def web_crashes(self, step: str, rate: float) -> Iterator[None]:
+        """Web processes die (kill -9) on `rate` of their passes through `step` in the block."""
+        assert self.web_failpoints is not None
+        armed = self.web_failpoints / (step + failpoints.RATE_SUFFIX)
+        staged = armed.with_name(armed.name + ".new")
+        staged.write_text(str(rate))
+        staged.rename(armed)  # a process never reads it half-written
+        try:
+            yield
+        finally:
+            armed.unlink(missing_ok=True)
 
     # --- broker ------------------------------------------------------------------------------
 
@@ -250,7 +270,9 @@ def running_stack(
         broker_port=broker_port,
         worker_args=worker_args,
         clock=clock,
+        web_failpoints=directory / "failpoints-web",
     )
+    stack.web_failpoints.mkdir(exist_ok=True)  # a DR drill starts two regions here
     with ExitStack() as cleanup:
         if broker == "rabbitmq":
             stack.rabbit = processes.RabbitNode()
@@ -273,7 +295,11 @@ def running_stack(
             stack.start_beat(f"beat{number}")
         cleanup.callback(lambda: [processes.stop(b) for b in stack.beats.values()])
         stack.web_url = cleanup.enter_context(
-            processes.gunicorn({**env, **(web_env or {})}, directory, workers=3)
+            processes.gunicorn(
+                {**env, "PAYMENTS_FAILPOINT_DIR": str(stack.web_failpoints), **(web_env or {})},
+                directory,
+                workers=3,
+            )
         )
         stack.wait_workers_ready()
         if webhooks:

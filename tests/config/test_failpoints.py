@@ -107,8 +107,7 @@ def test_the_process_mode_leaves_the_parent_alive(tmp_path):
     ("rates", "expected"),
     [
         ("outbox.after_commit_before_publish=1", -9),
-        ("after_commit=1", -9),  # the chaos scenarios' older name
-        ("after_commit=0", 0),
+        ("outbox.after_commit_before_publish=0", 0),
         ("charge.before_confirm=1", 0),
     ],
 )
@@ -116,6 +115,20 @@ def test_the_rate_mode_still_works(rates, expected):
     env = {"PAYMENTS_FAILPOINTS": rates}
 
     assert pass_step("outbox.after_commit_before_publish", env) == expected
+
+
+def test_a_rate_file_kills_while_it_exists_and_every_time(tmp_path):
+    env = {"PAYMENTS_FAILPOINT_DIR": str(tmp_path)}
+    step = "outbox.after_commit_before_publish"
+    rate_file = tmp_path / f"{step}.rate"
+
+    rate_file.write_text("1")
+    assert [pass_step(step, env) for _ in range(2)] == [-9, -9]  # not once: every pass
+    assert pass_step("charge.before_confirm", env) == 0  # another step is not armed
+    rate_file.write_text("0")
+    assert pass_step(step, env) == 0
+    rate_file.unlink()
+    assert pass_step(step, env) == 0
 
 
 def test_unarmed_a_pass_touches_no_file(monkeypatch):
