@@ -7,8 +7,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from django.db import DatabaseError, connection
+
+from payments import transitions
+from payments.models import ApiClient, Payment
 from tests.chaos import api_client
 from tests.chaos.api_client import CarefulClient, ClientStats
 
@@ -40,6 +44,55 @@ class LoadResult(ClientStats):
     finished_at: float = 0.0
 
 
+class BacklogBound:
+    """Opens `may_send` while an API client has at most `limit` payments unfinished.
+
+    Clients that send far faster than the workers finish only grow the queues: every
+    payment then waits longer than the chaos suite's sweeper threshold and is re-driven
+    for no fault, and a run measures its own backlog rather than the fault it injects.
+    """
+
+    def __init__(self, client: ApiClient, limit: int) -> None:
+        self.client = client
+        self.limit = limit
+        self.may_send = threading.Event()
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch)
+
+    def __enter__(self) -> "BacklogBound":
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        self._watcher.join()
+        self.may_send.set()  # nobody is held back by a bound no longer watched
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._unfinished() <= self.limit:
+                    self.may_send.set()
+                else:
+                    self.may_send.clear()
+                self._stop.wait(0.3)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _unfinished(self) -> int:
+        try:
+            return (
+                Payment.objects.filter(client=self.client)
+                .exclude(status__in=transitions.CHARGE_FINISHED)
+                .count()
+            )
+        except DatabaseError:
+            # A fault took the database (terminated sessions, a failover): the load goes
+            # on meeting it, as clients would; this thread reconnects on its next look.
+            connection.close()
+            return 0
+
+
 class LoadGenerator:
     """Submits `count` payments from `threads` keep-alive clients, with duplicates and retries.
 
@@ -64,12 +117,18 @@ class LoadGenerator:
         self.on_accepted = on_accepted
         self._offered: set[str] = set()
 
-    def run(self, give_up_after: float = 180.0, until: threading.Event | None = None) -> LoadResult:
+    def run(
+        self,
+        give_up_after: float = 180.0,
+        until: threading.Event | None = None,
+        may_send: threading.Event | None = None,
+    ) -> LoadResult:
         """Submit `count` payments; given `until`, go on submitting until it is set as well.
 
         A nemesis sets `until` when it has healed everything: past `count`, the clients go
         on at a trickle (about TRICKLE_PER_SECOND payments a second in all) so each fault
         window meets payments in flight however small `count` is, without a backlog.
+        Given `may_send` (a BacklogBound's), each payment waits until it is set.
         """
         self.result.started_at = time.time()
         numbers = itertools.count()
@@ -83,6 +142,8 @@ class LoadGenerator:
                 past_count = number >= self.count
                 if past_count and (until is None or until.wait(trickle_pause)):
                     return
+                if may_send is not None:
+                    may_send.wait()
                 self._submit(self._plan(number), give_up_after)
 
         self._run_clients(client)

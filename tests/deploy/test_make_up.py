@@ -10,13 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from django.db import connection
 
 from payments import services
-from payments.models import ApiClient, Payment
 from tests import processes
-from tests.chaos.checker import TERMINAL, ChaosReport, check, wait_until_final
-from tests.chaos.load import LoadGenerator
+from tests.chaos.checker import ChaosReport, check, wait_until_final
+from tests.chaos.load import BacklogBound, LoadGenerator
 from tests.chaos.table import REPORT_DIR
 from tests.deploy.make_up import PROGRAMS, MakeUp, make_up
 
@@ -44,20 +42,6 @@ class Kill:
     seconds_to_restart: float = 0.0
     accepted_meanwhile: int = 0
     api_errors: str = ""
-
-
-def keep_backlog_bounded(client: ApiClient, may_send: threading.Event, stop: threading.Event):
-    """Open `may_send` while the client has at most MAX_UNFINISHED unfinished payments."""
-    try:
-        while not stop.is_set():
-            unfinished = Payment.objects.filter(client=client).exclude(status__in=TERMINAL)
-            if unfinished.count() <= MAX_UNFINISHED:
-                may_send.set()
-            else:
-                may_send.clear()
-            stop.wait(0.3)
-    finally:
-        connection.close()  # this thread's own database connection
 
 
 def wait_for_accepted(load: LoadGenerator, at_least: int, timeout: float = 60.0) -> None:
@@ -121,22 +105,20 @@ def test_kill_9_of_any_make_up_process_loses_no_payment_and_the_api_keeps_answer
         redis_config = broker.config_get("*")
         client, api_key = services.create_api_client(name="make-up")
         load = LoadGenerator(stack.web_url, api_key, count=0, threads=LOAD_CLIENTS)
-        stop, may_send = threading.Event(), threading.Event()
-        throttle = threading.Thread(target=keep_backlog_bounded, args=(client, may_send, stop))
-        loader = threading.Thread(
-            target=load.run_until,
-            args=(stop,),
-            kwargs={"pause": PAUSE_BETWEEN_PAYMENTS, "may_send": may_send},
-        )
-        throttle.start()
-        loader.start()
-        try:
-            wait_for_accepted(load, ACCEPTED_BETWEEN_KILLS)
-            kills = [kill_and_wait(stack, program, load) for program in KILLS]
-        finally:
-            stop.set()
-            loader.join()
-            throttle.join()
+        stop = threading.Event()
+        with BacklogBound(client, MAX_UNFINISHED) as backlog:
+            loader = threading.Thread(
+                target=load.run_until,
+                args=(stop,),
+                kwargs={"pause": PAUSE_BETWEEN_PAYMENTS, "may_send": backlog.may_send},
+            )
+            loader.start()
+            try:
+                wait_for_accepted(load, ACCEPTED_BETWEEN_KILLS)
+                kills = [kill_and_wait(stack, program, load) for program in KILLS]
+            finally:
+                stop.set()
+                loader.join()
         stack.wait_serving()
         wait_until_final(client, timeout=180)
         report = check(
