@@ -172,7 +172,9 @@ def check(
     if webhook_deliveries is not None:
         webhook_checks.check_webhooks(report, webhook_deliveries)
     fault_windows.check_work_in_flight(report, client, clock)
-    report.needed_sweeper = sweeps.queued_again(task_names.CHARGE_PAYMENT, payments)
+    report.needed_sweeper = sweeps.finished_without_their_first_message(
+        task_names.CHARGE_PAYMENT, payments
+    )
     # Each payment's first outcome: a refund adds audit events (succeeded → succeeded).
     first_outcomes = (
         PaymentEvent.objects.filter(

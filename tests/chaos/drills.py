@@ -18,10 +18,7 @@ from typing import Any
 
 import requests
 from django.db import connection
-from django_celery_results.models import TaskResult
 
-from config import task_names
-from outbox.models import OutboxMessage
 from payments import services
 from payments.models import Payment
 from tests import processes
@@ -47,31 +44,6 @@ class DrillMeasures:
     details: dict[str, float] = field(default_factory=dict)
 
 
-def payments_that_needed_a_sweeper(report: ChaosReport) -> int:
-    """Payments whose first charge message never ran: the broker lost it, a sweeper re-drove it.
-
-    The API queues each charge through an outbox row whose id is the task id, and every
-    run of charge_payment leaves a result row (django-celery-results) under its task id,
-    even a late one that finds the payment already final. No result for the first row's
-    id means that message was lost; the payment is final all the same (the checker says
-    so), so something else, the recovery sweeper, finished it. A re-drive alone does not
-    count: with the chaos suite's 8 s threshold a slow queue is re-driven too.
-    """
-    clients_payments = Payment.objects.filter(client__name=f"chaos-{report.scenario}")
-    payment_ids = {str(pk) for pk in clients_payments.values_list("pk", flat=True)}
-    first_message: dict[str, str] = {}
-    charges = OutboxMessage.objects.filter(task_name=task_names.CHARGE_PAYMENT)
-    for message_id, args in charges.order_by("created_at").values_list("id", "args"):
-        if args and str(args[0]) in payment_ids:
-            first_message.setdefault(str(args[0]), str(message_id))
-    ran = set(
-        TaskResult.objects.filter(task_id__in=list(first_message.values())).values_list(
-            "task_id", flat=True
-        )
-    )
-    return sum(1 for message_id in first_message.values() if message_id not in ran)
-
-
 def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[str, Any]:
     """Add the drill's figures to the row run_scenario wrote, and print the row again."""
     path = REPORT_DIR / f"{report.scenario}.json"
@@ -79,7 +51,6 @@ def record(report: ChaosReport, measures: DrillMeasures, **extra: Any) -> dict[s
     row = json.loads(path.read_text()) if path.exists() else _new_row(report)
     row.update(
         seconds_without_leader=round(measures.seconds_without_leader, 2),
-        needed_sweeper=payments_that_needed_a_sweeper(report),
         **{name: round(seconds, 2) for name, seconds in measures.details.items()},
         **extra,
     )

@@ -38,7 +38,9 @@ def check_refunds(
     _check_totals(report, client, refunds, ledger)
     _check_against_stripe(report, client, refunds, ledger)
     _check_refund_emails(report, refunds, email_deliveries)
-    report.refunds_swept = sweeps.queued_again(task_names.REFUND_PAYMENT, refunds)
+    report.refunds_swept = sweeps.finished_without_their_first_message(
+        task_names.REFUND_PAYMENT, refunds
+    )
 
 
 def _check_totals(
