@@ -22,7 +22,7 @@ def test_invariants_hold_after_a_crash_at_every_step(transactional_db, tmp_path,
     for name, value in arming.environment(matrix.WORKER).items():
         monkeypatch.setenv(name, value)
     web_env = {**arming.environment(matrix.WEB), **matrix.WEB_ENV}
-    with running_stack(tmp_path, web_env=web_env) as stack:
+    with running_stack(tmp_path, web_env=web_env, sweepers=matrix.SWEEPERS) as stack:
         rows = matrix.run_matrix(stack, arming, cells)
 
     print(format_matrix(rows))
