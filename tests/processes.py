@@ -222,6 +222,10 @@ class RabbitNode:
             "RABBITMQ_MNESIA_BASE": str(self.directory / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.directory / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.directory / "enabled_plugins"),
+            # Erlang's schedulers spin while idle: on two shared cores each node would burn
+            # CPU the service under test needs (a drill runs three). Red Hat's OpenStack
+            # deploys RabbitMQ this way by default for the same reason.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none",
         }
 
     def start(self, timeout: float = 90.0) -> None:
