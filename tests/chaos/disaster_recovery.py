@@ -105,7 +105,11 @@ def _region_one(
         backup = dump_database(region.primary().dsn(region.database))
         report.faults.append(f"pg_dump after {len(load.result.accepted)} accepted payments")
         report.fault_windows.append((started, time.time()))
+        in_backup_at_most = set(load.result.accepted.values())
         loader.join()
+        # The region dies once it has charged some of what the backup lacks: otherwise a
+        # quick load leaves them all queued, and reconciliation has nothing to find.
+        _wait_until_charged(stack, set(load.result.accepted.values()) - in_backup_at_most)
         report.submitted = load.result.submitted
         report.client_retries = load.result.client_retries
         report.concurrent_duplicates = load.result.concurrent_duplicates
@@ -117,6 +121,16 @@ def _region_one(
         stack.kill_redis()
         region.primary().kill()
     return backup, load
+
+
+def _wait_until_charged(stack: ChaosStack, payment_ids: set[str], timeout: float = 60) -> None:
+    """Until the fake Stripe charged a tenth of `payment_ids` (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        charged = {charge["metadata"].get("payment_id") for charge in stack.ledger()["charges"]}
+        if len(charged & payment_ids) >= max(1, len(payment_ids) // 10):
+            return
+        time.sleep(0.5)
 
 
 def _throw_away_region(directory: Path, region: str) -> None:
