@@ -1,11 +1,9 @@
 """Failpoints for the chaos suite: make a process die at a named step, never by default.
 
-Each step in STEPS is one `maybe_crash("<step>")` line in the service code. Two ways to
-arm them, both off unless their environment variable is set (as in every real
-deployment, where a pass costs two global lookups and touches nothing else):
+Each step in STEPS is one `maybe_crash("<step>")` line in the service code. Both ways
+to arm them are off unless `PAYMENTS_FAILPOINT_DIR` is set (as in every real
+deployment, where a pass costs one global lookup and touches nothing else):
 
-- By rate: `PAYMENTS_FAILPOINTS="outbox.after_commit_before_publish=0.2"` kills the
-  process on 20 % of its passes through that step.
 - Once, at one step, across processes and restarts: with `PAYMENTS_FAILPOINT_DIR=<dir>`,
   a file `<dir>/<step>` arms the step. The first process sharing the directory to pass
   it creates `<dir>/<step>.crashed` (O_EXCL: exactly one process wins) and dies; the
@@ -60,13 +58,6 @@ STEPS: dict[str, str] = {
     "outbox.after_publish_before_mark_published": "web or worker: task published, row unmarked",
 }
 
-_RATES: dict[str, float] = {
-    name: float(rate)
-    for name, _, rate in (
-        item.partition("=") for item in os.environ.get("PAYMENTS_FAILPOINTS", "").split(",")
-    )
-    if name and rate
-}
 _ARMING_DIR = os.environ.get("PAYMENTS_FAILPOINT_DIR") or None
 _KILL_GROUP = os.environ.get("PAYMENTS_FAILPOINT_KILL") == "group"
 
@@ -78,14 +69,9 @@ def maybe_crash(step: str) -> None:
     """Die here if this step is armed (see the module docstring); otherwise return."""
     if _ARMING_DIR is not None:
         _crash_once_if_armed(_ARMING_DIR, step)
-        _crash_at_rate(_rate_armed_in(_ARMING_DIR, step))
-    if _RATES:
-        _crash_at_rate(_RATES.get(step))
-
-
-def _crash_at_rate(rate: float | None) -> None:
-    if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
-        _die()
+        rate = _rate_armed_in(_ARMING_DIR, step)
+        if rate and random.random() < rate:  # noqa: S311 - chaos, not cryptography
+            _die()
 
 
 def _rate_armed_in(directory: str, step: str) -> float | None:

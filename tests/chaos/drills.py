@@ -27,7 +27,7 @@ from tests.chaos.clusters.postgres import PostgresCluster
 from tests.chaos.clusters.rabbitmq import RabbitCluster
 from tests.chaos.clusters.redis_sentinel import MASTER_NAME, SentinelCluster
 from tests.chaos.runner import FaultLog, Nemesis, run_scenario
-from tests.chaos.stack import ChaosStack, running_stack
+from tests.chaos.stack import ChaosStack, fast_sweepers, running_stack
 from tests.chaos.table import REPORT_DIR, format_table
 
 
@@ -247,12 +247,7 @@ def assert_invariants(report: ChaosReport) -> None:
 # pool processes, and the backlog never drains (seen: 349 of 500 unfinished after 240 s).
 # A threshold longer than the failover keeps the sweeper a safety net, as production's
 # 15 minutes do; docs/runbook.md says so.
-SWEEPERS_SLOWER_THAN_A_FAILOVER = {
-    "STALLED_PAYMENT_SECONDS": "30",
-    "STALLED_NOTIFICATION_SECONDS": "30",
-    "STALLED_REFUND_SECONDS": "30",
-    "STALLED_WEBHOOK_EVENT_SECONDS": "30",
-}
+SWEEPERS_SLOWER_THAN_A_FAILOVER = fast_sweepers(stalled_seconds=30)
 
 
 def sentinel_env(cluster: SentinelCluster) -> dict[str, str]:

@@ -37,7 +37,7 @@ from payments.models import (
 from tests.chaos.checker import ChaosReport, check, email_deliveries, wait_until_final
 from tests.chaos.load import RETRYABLE_STATUSES, LoadGenerator
 from tests.chaos.matrix_report import write_row
-from tests.chaos.stack import FAST_SWEEPERS, ChaosStack
+from tests.chaos.stack import ChaosStack, fast_sweepers
 
 WEB = "web"  # one gunicorn worker process dies; its master starts another
 WORKER = "worker"  # a whole Celery worker (main process and pool) dies; the matrix restarts it
@@ -49,13 +49,7 @@ PAYMENTS_PER_CELL = 6
 CRASH_WAIT_SECONDS = 60.0
 # A cell's load is a handful of payments, never a queue: the sweepers can re-drive after
 # 3 s rather than the scenarios' 8 s: a worker cell recovers in about 4 s instead of 21.
-SWEEPERS = {
-    **FAST_SWEEPERS,
-    **{
-        f"STALLED_{kind}_SECONDS": "3"
-        for kind in ("PAYMENT", "NOTIFICATION", "REFUND", "WEBHOOK_EVENT", "RECONCILIATION")
-    },
-}
+SWEEPERS = fast_sweepers(stalled_seconds=3)
 # A cell that is not final long after the sweepers' threshold is a finding, not a slow
 # machine.
 SETTLE_SECONDS = 120.0

@@ -22,18 +22,23 @@ from payments.gateways.stripe import webhooks as stripe_webhooks
 from tests import processes
 from tests.chaos.fast_clock import ServiceClock, build_shim
 
+
+def fast_sweepers(stalled_seconds: int) -> dict[str, str]:
+    """Sweeper settings that re-drive work after `stalled_seconds` instead of minutes."""
+    return {
+        **{
+            f"STALLED_{kind}_SECONDS": str(stalled_seconds)
+            for kind in ("PAYMENT", "NOTIFICATION", "REFUND", "WEBHOOK_EVENT", "RECONCILIATION")
+        },
+        "STALLED_OUTBOX_SECONDS": "4",
+        "RECOVERY_INTERVAL_SECONDS": "2",
+        "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
+        "OUTBOX_RELAY_GRACE_SECONDS": "2",
+    }
+
+
 # Sweepers run fast in chaos runs, so "healed" means seconds, not the production minutes.
-FAST_SWEEPERS = {
-    "STALLED_PAYMENT_SECONDS": "8",
-    "STALLED_NOTIFICATION_SECONDS": "8",
-    "STALLED_REFUND_SECONDS": "8",
-    "STALLED_WEBHOOK_EVENT_SECONDS": "8",
-    "STALLED_RECONCILIATION_SECONDS": "8",
-    "STALLED_OUTBOX_SECONDS": "4",
-    "RECOVERY_INTERVAL_SECONDS": "2",
-    "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
-    "OUTBOX_RELAY_GRACE_SECONDS": "2",
-}
+FAST_SWEEPERS = fast_sweepers(stalled_seconds=8)
 
 
 @dataclass
@@ -50,9 +55,6 @@ class ChaosStack:
     worker_args: tuple[str, ...] = ()
     clock: ServiceClock = field(default_factory=ServiceClock)
     webhooks: bool = False
-    # The web processes' failpoint directory (config/failpoints.py): armed for a fault
-    # window by web_crashes.
-    web_failpoints: Path | None = None
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -105,10 +107,14 @@ class ChaosStack:
 
     # --- web ---------------------------------------------------------------------------------
 
+    @property
+    def web_failpoints(self) -> Path:
+        """The web processes' failpoint directory (config/failpoints.py)."""
+        return self.directory / "failpoints-web"
+
     @contextmanager
     def web_crashes(self, step: str, rate: float) -> Iterator[None]:
         """Web processes die (kill -9) on `rate` of their passes through `step` in the block."""
-        assert self.web_failpoints is not None
         armed = self.web_failpoints / (step + failpoints.RATE_SUFFIX)
         staged = armed.with_name(armed.name + ".new")
         staged.write_text(str(rate))
@@ -270,7 +276,6 @@ def running_stack(
         broker_port=broker_port,
         worker_args=worker_args,
         clock=clock,
-        web_failpoints=directory / "failpoints-web",
     )
     stack.web_failpoints.mkdir(exist_ok=True)  # a DR drill starts two regions here
     with ExitStack() as cleanup:

@@ -104,15 +104,16 @@ def test_the_process_mode_leaves_the_parent_alive(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("rates", "expected"),
+    ("armed_step", "rate", "expected"),
     [
-        ("outbox.after_commit_before_publish=1", -9),
-        ("outbox.after_commit_before_publish=0", 0),
-        ("charge.before_confirm=1", 0),
+        ("outbox.after_commit_before_publish", "1", -9),
+        ("outbox.after_commit_before_publish", "0", 0),
+        ("charge.before_confirm", "1", 0),
     ],
 )
-def test_the_rate_mode_still_works(rates, expected):
-    env = {"PAYMENTS_FAILPOINTS": rates}
+def test_the_rate_mode_kills_at_the_armed_step_only(tmp_path, armed_step, rate, expected):
+    (tmp_path / f"{armed_step}.rate").write_text(rate)
+    env = {"PAYMENTS_FAILPOINT_DIR": str(tmp_path)}
 
     assert pass_step("outbox.after_commit_before_publish", env) == expected
 
@@ -133,7 +134,7 @@ def test_a_rate_file_kills_while_it_exists_and_every_time(tmp_path):
 
 def test_unarmed_a_pass_touches_no_file(monkeypatch):
     # This process runs unarmed, as every deployment does.
-    assert failpoints._ARMING_DIR is None and not failpoints._RATES
+    assert failpoints._ARMING_DIR is None
 
     def no_filesystem(*args, **kwargs):
         raise AssertionError("an unarmed failpoint touched the filesystem")
