@@ -212,13 +212,18 @@ def _sentinel_master(url: str, master_name: str, timeout_seconds: float) -> redi
     `url` is kombu's Sentinel URL: `sentinel://h1:26379;sentinel://h2:26379/0`.
     """
     addresses = [urlsplit(part) for part in url.split(";")]
-    timeouts = {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
-    # redis-py's sentinel module has no annotations.
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
-        [(a.hostname or "127.0.0.1", a.port or 26379) for a in addresses], sentinel_kwargs=timeouts
+    sentinels = Sentinel(
+        [(a.hostname or "127.0.0.1", a.port or 26379) for a in addresses],
+        sentinel_kwargs={
+            "socket_timeout": timeout_seconds,
+            "socket_connect_timeout": timeout_seconds,
+        },
     )
     database = int((addresses[-1].path or "/0").strip("/") or 0)
-    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
-        master_name, db=database, **timeouts
+    master: redis.Redis = sentinels.master_for(
+        master_name,
+        db=database,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
     )
     return master
