@@ -7,15 +7,27 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # these targets run is local development, tests or benchmarks.
 export DEBUG ?= True
 
-.PHONY: install system-packages services up ps lock demo test lint types pytest chaos bench fuzz clean
+.PHONY: install system-packages services up ps lock upgrade outdated lock-check demo test lint types pytest chaos bench fuzz clean
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+# Every install comes from uv.lock (hashes checked, nothing resolved); uv itself comes from
+# scripts/bootstrap-uv.txt, pinned with its hashes, in a small venv of its own.
+TOOLS ?= .tools
+UV := $(TOOLS)/bin/uv
+# uv uses the machine's Python 3.11, never one it downloads.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+$(UV): scripts/bootstrap-uv.txt
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --progress-bar off --require-hashes --no-deps \
+	  -r scripts/bootstrap-uv.txt
 	touch $@
 
-install: $(VENV)/.installed system-packages ## virtualenv with the service and its dev tools
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --extra dev --python python3.11
+	touch $@
+
+install: $(VENV)/.installed system-packages ## virtualenv with the service and its dev tools, from uv.lock
 
 system-packages: ## apt packages the tests need (promtool); a no-op once installed
 	bash scripts/system_packages.sh
@@ -30,9 +42,21 @@ up: install ## the whole stack under supervisord: Redis, web, two workers, beat,
 ps: ## the processes of a running `make up` and their state
 	VAR_DIR=$${VAR_DIR:-var} $(VENV)/bin/supervisorctl -c scripts/supervisord.conf status
 
-lock: install ## docker/requirements.lock: every runtime dependency pinned with its hashes
-	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-find-links \
-	  --no-emit-index-url --output-file docker/requirements.lock pyproject.toml
+lock: $(UV) ## after editing pyproject.toml: uv.lock (and uv's own pin) in step with it
+	$(UV) lock
+	$(UV) pip compile scripts/bootstrap-uv.in --generate-hashes --quiet \
+	  --output-file scripts/bootstrap-uv.txt
+
+upgrade: $(UV) ## move every dependency to its newest allowed version (then make test)
+	$(UV) lock --upgrade
+
+outdated: install ## what the lock pins below the newest release (changes nothing)
+	$(UV) pip list --outdated --python $(VENV)/bin/python
+
+lock-check: $(UV) ## fails when pyproject.toml and uv.lock disagree
+	@out=$$($(UV) lock --check 2>&1) || { echo "$$out" >&2; \
+	  echo "uv.lock does not match pyproject.toml: run 'make lock', then commit uv.lock." >&2; \
+	  exit 1; }
 
 demo: install ## send a handful of payments through the running stack
 	$(PY) manage.py demo
@@ -47,7 +71,7 @@ types: install
 pytest: install services
 	$(VENV)/bin/pytest -m "not chaos" $(PYTEST_ARGS)
 
-test: lint types pytest ## lint, types and the test suite against real services
+test: lock-check lint types pytest ## lint, types and the test suite against real services
 
 CHAOS_N ?= 500
 chaos: install services ## the fault suite and the crash-point matrix; tables and plot in reports/chaos.md, reports/chaos.png
@@ -64,4 +88,4 @@ bench: install services ## benchmarks against raw Celery; reports/bench.md and P
 	$(PY) -m tests.bench.bench_fakestripe
 
 clean:
-	rm -rf $(VENV) var reports .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) var reports .mypy_cache .ruff_cache .pytest_cache

@@ -11,8 +11,8 @@ from packaging.utils import canonicalize_name
 from tests.processes import BIN, PROJECT_ROOT
 
 DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
-LOCK_FILE = PROJECT_ROOT / "docker" / "requirements.lock"
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+LOCK = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text())
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -57,24 +57,34 @@ def test_multi_stage_on_python_311_slim_and_the_runtime_runs_as_a_numeric_non_ro
     assert [keyword for keyword, _ in runtime if keyword == "HEALTHCHECK"] == ["HEALTHCHECK"]
 
 
-def test_dependencies_come_from_the_lock_file_with_hashes():
+def test_dependencies_come_from_uv_lock_with_hashes_and_are_never_resolved():
     build = stages()[0]
     runs = [args for keyword, args in build if keyword == "RUN"]
+    copies = [args for keyword, args in build if keyword == "COPY"]
+    assert "pyproject.toml uv.lock ./" in copies
+    assert any("uv sync --frozen --no-install-project" in run for run in runs)
+    assert not any("--extra" in run for run in runs), "the image gets no dev tools"
     assert any(
-        "pip install --require-hashes --no-deps -r /tmp/requirements.lock" in run for run in runs
+        "pip install --require-hashes --no-deps -r /tmp/bootstrap-uv.txt" in run for run in runs
     )
-    pinned = {}
-    for block in re.split(r"\n(?=[a-z0-9])", LOCK_FILE.read_text().split("\n", 1)[1]):
-        if block.strip() and not block.startswith("#"):
-            name, version = block.split()[0].split("==")
-            pinned[canonicalize_name(name)] = version
-            assert "--hash=sha256:" in block, f"{name} has no hash"
+    # The same uv as `make install`, pinned with hashes.
+    bootstrap = (PROJECT_ROOT / "scripts" / "bootstrap-uv.txt").read_text()
+    assert "--hash=sha256:" in bootstrap
+    pinned = {
+        canonicalize_name(package["name"]): package
+        for package in LOCK["package"]
+        if "source" in package and "registry" in package["source"]
+    }
     wanted = {
         canonicalize_name(Requirement(spec).name) for spec in PYPROJECT["project"]["dependencies"]
     }
     assert wanted - pinned.keys() == set(), "run `make lock` after changing dependencies"
+    for name, package in pinned.items():
+        hashes = [wheel["hash"] for wheel in package.get("wheels", [])]
+        hashes += [package["sdist"]["hash"]] if "sdist" in package else []
+        assert hashes and all(h.startswith("sha256:") for h in hashes), f"{name} has no hash"
     # Versions the chaos suite chose are the ones the image gets.
-    assert (pinned["celery"], pinned["kombu"]) == ("5.6.3", "5.7.0")
+    assert (pinned["celery"]["version"], pinned["kombu"]["version"]) == ("5.6.3", "5.7.0")
 
 
 def test_the_image_holds_every_package_of_the_project_and_no_secret():
@@ -90,6 +100,10 @@ def test_the_image_holds_every_package_of_the_project_and_no_secret():
         if line.startswith("!")
     }
     assert packages <= allowed_in_context
+    build_sources = {
+        source for keyword, args in stages()[0] if keyword == "COPY" for source in args.split()[:-1]
+    }
+    assert build_sources <= allowed_in_context, "the build copies what the context leaves out"
     assert "*" in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()  # all else stays out
     environment = " ".join(
         args for keyword, args in instructions(DOCKERFILE) if keyword in {"ENV", "ARG"}
