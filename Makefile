@@ -27,7 +27,13 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	$(UV) sync --frozen --extra dev --python python3.11
 	touch $@
 
-install: $(VENV)/.installed system-packages ## virtualenv with the service and its dev tools, from uv.lock
+install: $(VENV)/.installed .env system-packages ## virtualenv with the service and its dev tools, from uv.lock
+
+# Settings read .env when it exists, so `manage.py` works in any terminal of this checkout;
+# production has no such file and refuses development secrets (DEBUG defaults to False).
+.env:
+	printf '%s\n' "# Local development (written by make; every setting: .env.example)." \
+	  "DEBUG=True" > $@
 
 system-packages: ## apt packages the tests need (promtool); a no-op once installed
 	bash scripts/system_packages.sh

@@ -1,5 +1,6 @@
 """`manage.py demo`: send a handful of payments through the running service and show the outcome."""
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ class Command(BaseCommand):
     help = "Send demo payments to the running stack (see `make up`) and print what happened."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        # The stack `make up` started, wherever its WEB_PORT and VAR_DIR put it.
+        port = os.environ.get("WEB_PORT", "8000")
+        parser.add_argument("--base-url", default=f"http://127.0.0.1:{port}")
         parser.add_argument(
             "--api-key", default="", help="defaults to var/demo_api_key written by `make up`"
         )
@@ -59,7 +62,7 @@ class Command(BaseCommand):
     def _api_key(self, given: str) -> str:
         if given:
             return given
-        key_file = Path(settings.BASE_DIR) / "var" / "demo_api_key"
+        key_file = Path(settings.BASE_DIR) / os.environ.get("VAR_DIR", "var") / "demo_api_key"
         if not key_file.exists():
             raise CommandError("no --api-key and no var/demo_api_key: run `make up` first")
         return key_file.read_text().strip()
