@@ -51,7 +51,10 @@ ps: ## the processes of a running `make up` and their state
 lock: $(UV) ## after editing pyproject.toml: uv.lock (and uv's own pin) in step with it
 	$(UV) lock
 	$(UV) pip compile scripts/bootstrap-uv.in --generate-hashes --quiet \
-	  --output-file scripts/bootstrap-uv.txt
+	  --output-file $(TOOLS)/bootstrap-uv.txt
+	@# Only a changed pin touches the file: its time decides whether uv is installed again.
+	cmp -s $(TOOLS)/bootstrap-uv.txt scripts/bootstrap-uv.txt \
+	  || cp $(TOOLS)/bootstrap-uv.txt scripts/bootstrap-uv.txt
 
 upgrade: $(UV) ## move every dependency to its newest allowed version (then make test)
 	$(UV) lock --upgrade
