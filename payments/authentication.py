@@ -42,7 +42,7 @@ class ApiKeyAuthentication(BaseAuthentication):
     Stripe-like limits: an address past AUTH_FAILURE_LIMIT failed authentications gets
     429 for each further failure until its window ends, while a valid key from it is
     served as usual (the limit slows guessing; it never locks a client out). Each key
-    may make API_RATE_LIMIT_REQUESTS requests per window.
+    may make API_RATE_LIMIT_REQUESTS requests per window, or its client's request_limit.
     """
 
     keyword = b"bearer"
@@ -113,15 +113,12 @@ def _refuse(address: str, failures: rate_limits.Verdict, reason: str, message: s
 
 
 def _count_request(key: ApiKey) -> None:
-    verdict = rate_limits.hit(
-        f"api-key:{key.pk}",
-        limit=settings.API_RATE_LIMIT_REQUESTS,
-        window_seconds=settings.API_RATE_LIMIT_WINDOW_SECONDS,
-    )
+    limit = key.client.request_limit or settings.API_RATE_LIMIT_REQUESTS
+    window = settings.API_RATE_LIMIT_WINDOW_SECONDS
+    verdict = rate_limits.hit(f"api-key:{key.pk}", limit=limit, window_seconds=window)
     if not verdict.allowed:
         API_RATE_LIMITED.labels(limit="api_key").inc()
         raise TooManyRequests(
             verdict.retry_after_seconds,
-            f"Too many requests for this API key (the limit is {settings.API_RATE_LIMIT_REQUESTS}"
-            f" per {settings.API_RATE_LIMIT_WINDOW_SECONDS} s).",
+            f"Too many requests for this API key (its limit is {limit} per {window} s).",
         )

@@ -38,6 +38,23 @@ def test_a_key_over_its_limit_gets_429_with_retry_after_as_a_problem(db, limits)
     assert API_RATE_LIMITED.labels(limit="api_key")._value.get() == before + 3
 
 
+def test_a_client_given_a_higher_limit_gets_it_on_each_of_its_keys(db, limits):
+    client, raw_key = services.create_api_client(name="big merchant")
+    client.request_limit = 5
+    client.save(update_fields=["request_limit"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+
+    statuses = [api.get("/api/v1/payments").status_code for _ in range(6)]
+
+    assert statuses == [200] * 5 + [429]
+    assert (
+        api.get("/api/v1/payments")
+        .json()["detail"]
+        .startswith("Too many requests for this API key (its limit is 5 per 60 s). Try again in ")
+    )
+
+
 def test_another_key_is_not_slowed_by_a_busy_one(db, limits):
     _, busy = services.create_api_client(name="busy")
     _, quiet = services.create_api_client(name="quiet")
