@@ -22,8 +22,10 @@ def client_address(request: HttpRequest) -> str:
     """The address failed-authentication limits and the admin's lockout count against."""
     peer: str = request.META.get("REMOTE_ADDR") or "unknown"
     nearest = _parse(peer)
-    if nearest is None or not _is_trusted_proxy(nearest):
+    if nearest is None:
         return peer[:_MAX_LENGTH]
+    if not _is_trusted_proxy(nearest):
+        return str(nearest)
     # Several X-Forwarded-For headers arrive joined by commas, in order.
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
     for entry in reversed([entry.strip() for entry in forwarded if entry.strip()]):

@@ -19,6 +19,7 @@ INGRESS_V6 = "fd00::/8"
         # No proxy configured: the header is the client's own claim and changes nothing.
         ("", "198.51.100.7", "203.0.113.1", "198.51.100.7"),
         ("", "198.51.100.7", None, "198.51.100.7"),
+        ("", "::ffff:198.51.100.7", None, "198.51.100.7"),
         # A spoofed header from a peer that is not one of our proxies changes nothing.
         (LOAD_BALANCERS, "198.51.100.7", "10.1.1.1, 203.0.113.1", "198.51.100.7"),
         # One proxy: it appended the address it saw.
