@@ -170,3 +170,32 @@ def test_the_admin_login_locks_after_repeated_failures(db, django_user_model, se
     assert locked.status_code == 429
     assert sample("admin_login_lockouts_total") > lockouts_before
     assert "_auth_user_id" not in browser.session
+
+
+def test_failures_and_refusals_are_counted_by_reason_without_key_material(db, limits):
+    _, good = services.create_api_client(name="counted")
+    revoked_client, revoked = services.create_api_client(name="gone")
+    services.revoke_api_key(key=revoked_client.keys.get())
+    api = APIClient(REMOTE_ADDR="203.0.113.12")
+    unknown_before = sample("api_auth_failures_total", reason="unknown")
+    revoked_before = sample("api_auth_failures_total", reason="revoked")
+    malformed_before = sample("api_auth_failures_total", reason="malformed")
+
+    for header in ("Bearer psk_nope", f"Bearer {revoked}", "Bearer a b", "Bearer psk_nope2"):
+        api.get("/api/v1/payments", HTTP_AUTHORIZATION=header)
+    api.get("/api/v1/payments", HTTP_AUTHORIZATION="Bearer psk_over-the-limit")
+    api.get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {good}")
+
+    assert sample("api_auth_failures_total", reason="unknown") == unknown_before + 3
+    assert sample("api_auth_failures_total", reason="revoked") == revoked_before + 1
+    assert sample("api_auth_failures_total", reason="malformed") == malformed_before + 1
+    label_values = {
+        value
+        for metric in process_registry().collect()
+        if metric.name in {"api_auth_failures", "api_rate_limited"}
+        for series in metric.samples
+        for value in series.labels.values()
+    }
+    assert label_values <= {
+        "unknown", "revoked", "expired", "malformed", "api_key", "auth_failures"
+    }  # fmt: skip
