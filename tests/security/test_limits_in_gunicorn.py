@@ -19,6 +19,8 @@ LIMIT = 100
 WINDOW_SECONDS = 3600
 ADMIN_LOCKOUT_AFTER = 3
 PAYMENTS = "/api/v1/payments?limit=1"
+# Generous: two cores shared with other test sessions have taken 10 s for one answer.
+TIMEOUT_SECONDS = 30
 
 
 def _gunicorn(
@@ -67,7 +69,9 @@ def _clear_of_a_window_edge() -> None:
 
 def get(url: str, key: str, session: requests.Session, **headers: str) -> requests.Response:
     return session.get(
-        url + PAYMENTS, headers={"Authorization": f"Bearer {key}", **headers}, timeout=10
+        url + PAYMENTS,
+        headers={"Authorization": f"Bearer {key}", **headers},
+        timeout=TIMEOUT_SECONDS,
     )
 
 
@@ -124,7 +128,7 @@ def test_clients_behind_a_trusted_proxy_are_limited_separately(proxied_web, tran
 def admin_login(url: str, username: str, password: str, **headers: str) -> int:
     """Log in as a browser would (CSRF token from the form); the status of the POST."""
     session = requests.Session()
-    form = session.get(f"{url}/admin/login/", headers=headers, timeout=10)
+    form = session.get(f"{url}/admin/login/", headers=headers, timeout=TIMEOUT_SECONDS)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
     assert token, form.text[:500]
     answer = session.post(
@@ -136,7 +140,7 @@ def admin_login(url: str, username: str, password: str, **headers: str) -> int:
         },
         headers=headers,
         allow_redirects=False,
-        timeout=10,
+        timeout=TIMEOUT_SECONDS,
     )
     return answer.status_code
 
