@@ -1,10 +1,12 @@
 """The one settings module: every value that differs per deployment comes from the environment."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config import task_names
 from config.development_secrets import refuse_development_secrets
@@ -135,8 +137,18 @@ RATE_LIMIT_REDIS_URL = env.str(
     "RATE_LIMIT_REDIS_URL",
     default=_BROKER_URL if _BROKER_URL.startswith("redis://") else "redis://127.0.0.1:6379/0",
 )
-# How many proxies in front of us append to X-Forwarded-For (0: use the peer address).
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The proxies whose X-Forwarded-For we believe, as CIDRs ("10.0.0.0/8,fd00::/8"). Empty:
+# the client is the connection's peer. Otherwise the client is the right-most
+# X-Forwarded-For entry that is not one of them (payments/client_address.py).
+TRUSTED_PROXIES = tuple(
+    ipaddress.ip_network(cidr, strict=False) for cidr in env.list("TRUSTED_PROXIES", default=[])
+)
+if "TRUSTED_PROXY_COUNT" in env:
+    # Ignoring it would make every client behind the proxy one address, sharing one
+    # failed-authentication limit: refuse to start instead.
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT is gone: list the proxies' networks in TRUSTED_PROXIES instead"
+    )
 # API keys are stored as HMAC-SHA256(API_KEY_HASH_SECRET, key): a stolen table alone
 # cannot be checked against guesses. Changing it invalidates every key.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default=DEV_API_KEY_HASH_SECRET)
@@ -149,7 +161,8 @@ AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+# The same client address as the API's limits (TRUSTED_PROXIES), not ipware's guess.
+AXES_CLIENT_IP_CALLABLE = "payments.client_address.client_ip"
 
 # Content-Security-Policy on every answer (django-csp): the admin and the Swagger UI
 # load scripts only from this origin; nothing may frame any page.

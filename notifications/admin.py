@@ -1,6 +1,9 @@
-"""Django admin for notifications."""
+"""Django admin for notifications: view only."""
+
+from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from config.tracing_ui import trace_link
@@ -30,3 +33,14 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
     @admin.display(description="trace in the tracing UI")
     def trace(self, notification: Notification) -> SafeString | str:
         return trace_link(notification.trace_id)
+
+    # One row per (kind, subject) is what makes a receipt exactly-once (I5): a row deleted
+    # or added by hand would send a second one or none; the sweeper re-drives unsent ones.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from config.tracing_ui import trace_link
-from payments import admin_actions
+from payments import admin_actions, services
 from payments.models import (
     ApiClient,
     ApiKey,
@@ -45,6 +45,11 @@ class RefundInline(admin.TabularInline[Refund, Payment]):
         return False
 
 
+# What an operator may change on a payment; each change goes through a service that
+# records a PaymentEvent naming the staff user (save_model).
+PAYMENT_EDITABLE_FIELDS = ("customer_email",)
+
+
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin[Payment]):
     list_display = ("id", "client", "amount", "currency", "status", "failure_code", "created_at")
@@ -59,31 +64,28 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
     inlines = (PaymentEventInline, RefundInline)
     # Each action calls the same service as the API and writes a PaymentEvent as staff:<user>.
     actions = admin_actions.PAYMENT_ACTIONS
-    # Money and identity never change by hand; state moves only through services.
+    # Everything but the receipt address is read-only, new fields included: money, identity,
+    # status, and what decides the next charge run's Stripe keys and whether it looks at
+    # Stripe first (charge_attempts, key_generation, intent_created_at). description and
+    # metadata were sent to Stripe under the payment's idempotency keys: a different value
+    # would make a replayed create an idempotency_error.
     readonly_fields = (
-        "id",
-        "client",
-        "idempotency_key",
-        "request_fingerprint",
-        "amount",
-        "amount_refunded",
-        "currency",
-        "payment_method",
-        "status",
-        "stripe_payment_intent_id",
-        "intent_created_at",
-        "failure_code",
-        "failure_message",
-        "trace_id",
+        *(f.name for f in Payment._meta.fields if f.name not in PAYMENT_EDITABLE_FIELDS),
         "trace",
-        "created_at",
-        "updated_at",
     )
     list_select_related = ("client",)
 
     @admin.display(description="trace in the tracing UI")
     def trace(self, payment: Payment) -> SafeString | str:
         return trace_link(payment.trace_id)
+
+    def save_model(self, request: HttpRequest, obj: Payment, form: Any, change: bool) -> None:
+        # Never obj.save(): the change is the service's, with its event and row lock.
+        services.correct_customer_email(
+            obj.pk,
+            email=form.cleaned_data["customer_email"],
+            actor=admin_actions.staff_actor(request),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -127,13 +129,17 @@ class ApiKeyInline(admin.TabularInline[ApiKey, ApiClient]):
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
-    list_display = ("name", "is_active", "created_at")
+    list_display = ("name", "is_active", "request_limit", "created_at")
     search_fields = ("name", "keys__prefix")
     readonly_fields = ("created_at",)
     list_filter = ("is_active",)
     inlines = (ApiKeyInline,)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    # Turn a client off (is_active) instead: its payments and idempotency records stay.
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -168,6 +174,17 @@ class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
         "created_at",
     )
 
+    # Made by the API and removed by the expiry task (payments.expire_idempotency_records):
+    # a record deleted by hand would let a retried request charge as a new payment.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin[Refund]):
@@ -179,6 +196,13 @@ class RefundAdmin(admin.ModelAdmin[Refund]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # refunds are made from the payment (action) or the API
 
+    # The refunded total and Stripe's refund keys hang on these rows.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
@@ -188,4 +212,11 @@ class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
     readonly_fields = tuple(f.name for f in StripeEvent._meta.fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    # The inbox dedupes Stripe's retries by event id: a deleted row would be applied again.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -53,7 +53,10 @@ PROBLEMS = {
     413: _problem("The body is larger than MAX_REQUEST_BODY_BYTES"),
     415: _problem("The body is not application/json"),
     422: _problem("The Idempotency-Key was used with another body, or the refund is too large"),
-    429: _problem("Rate limited; see Retry-After"),
+    429: _problem(
+        "Over this key's request limit, or a bad key from an address past its failed-"
+        "authentication limit (a valid key is never refused for that); see Retry-After"
+    ),
     503: _problem("The database is unavailable; nothing was stored, retry"),
 }
 

@@ -14,6 +14,13 @@ class ApiClient(models.Model):
     contact_email = models.EmailField(blank=True)
     # Off: every key of the client is refused.
     is_active = models.BooleanField(default=True)
+    # Stripe raises a merchant's limit on request; this is ours (README.md, "Rate limits").
+    request_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests per API_RATE_LIMIT_WINDOW_SECONDS for each of this client's keys; "
+        "empty: API_RATE_LIMIT_REQUESTS (100 per second).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # DRF asks the authenticated principal this; an API client is one.

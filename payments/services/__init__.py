@@ -14,7 +14,12 @@ from payments.services.api_clients import (
 )
 from payments.services.charges import PaymentRequest, accept_payment, charge_payment
 from payments.services.inbox import process_event, receive_event
-from payments.services.operations import mark_failed, reconcile_payment_now, retry_charge_now
+from payments.services.operations import (
+    correct_customer_email,
+    mark_failed,
+    reconcile_payment_now,
+    retry_charge_now,
+)
 from payments.services.outcomes import ChargeOutcome, correct_to_succeeded, record_charge_outcome
 from payments.services.reconciliation import check_payment, log_report
 from payments.services.reconciliation_runs import reconcile, run_chunk, start_scheduled_run
@@ -40,6 +45,7 @@ __all__ = [
     "charge_payment",
     "check_api_key",
     "check_payment",
+    "correct_customer_email",
     "correct_to_succeeded",
     "create_api_client",
     "create_api_key",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from notifications import services as notification_services
 from notifications.models import NotificationKind
+from payments import issued_keys
 from payments.api_keys import display_prefix, hash_api_key, legacy_hash_api_key, new_api_key
 from payments.models import ApiClient, ApiKey, ApiKeyHashScheme, ApiKeyScope
 
@@ -102,6 +103,7 @@ def _find_key(raw_key: str) -> ApiKey | None:
         legacy.key_hash = hash_api_key(raw_key)
         legacy.hash_scheme = ApiKeyHashScheme.HMAC_SHA256
         legacy.save(update_fields=["key_hash", "hash_scheme"])
+        issued_keys.remember(legacy.key_hash)
     return legacy
 
 
@@ -124,4 +126,5 @@ def _new_key(client: ApiClient, *, scope: str, expires_at: datetime | None) -> t
         scope=scope,
         expires_at=expires_at,
     )
+    issued_keys.remember(key.key_hash)
     return key, raw_key

@@ -101,3 +101,36 @@ def reconcile_payment_now(
             trace_id=current_trace_id(),
         )
     return mismatches
+
+
+# Not durable: the admin's change form saves inside its own transaction
+# (ModelAdmin.changeform_view); the row lock lasts until that one commits.
+@transaction.atomic
+def correct_customer_email(payment_id: uuid.UUID | str, *, email: str, actor: str) -> bool:
+    """Change where the payment's receipts go; recorded as an event. False when unchanged.
+
+    The only payment field an operator may change: it decides no Stripe key, attempt or
+    recovery step (it is not sent to Stripe). Receipts already queued keep their address;
+    exactly one receipt per payment (I5) means a sent one is not sent again.
+    """
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.customer_email == email:
+        return False
+    before = payment.customer_email
+    payment.customer_email = email
+    payment.save(update_fields=["customer_email", "updated_at"])
+    # Masked: the history names the change without copying addresses around (I6).
+    transitions.record_audit(
+        payment,
+        actor=actor,
+        reason=f"customer_email corrected by hand: {_masked(before)} → {_masked(email)}",
+        trace_id=current_trace_id(),
+    )
+    return True
+
+
+def _masked(email: str) -> str:
+    if not email:
+        return "(none)"
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"

@@ -90,6 +90,10 @@ def test_an_operator_refunds_from_the_admin_and_sees_no_secret(
     browser.get(f"{live_server.url}/admin/payments/payment/{paid.pk}/change/")
     history = look("event-history")
     assert "staff:oncall" in history
+    # What decides the next charge's Stripe keys is shown, never an input.
+    for field in ("charge_attempts", "key_generation", "description", "metadata"):
+        assert not browser.find_elements(By.NAME, field)
+    assert browser.find_elements(By.NAME, "customer_email")
     assert paid.refunds.get().amount == 1500
 
     browser.get(f"{live_server.url}/admin/payments/apikey/")

@@ -88,3 +88,25 @@ def test_a_charge_stops_before_confirming_a_payment_marked_failed_meanwhile(
 
     charges = requests.get(f"{fake_stripe_url}/_fake/ledger", timeout=5).json()["charges"]
     assert [c for c in charges if c["metadata"].get("payment_id") == str(payment.pk)] == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        ("", "bob@shop.test", "customer_email corrected by hand: (none) → b***@shop.test"),
+        ("bob@old.test", "", "customer_email corrected by hand: b***@old.test → (none)"),
+    ],
+)
+def test_correcting_the_receipt_address_records_who_and_what_without_the_address(
+    db, before, after, reason
+):
+    payment = PaymentFactory(status="processing", customer_email=before)
+
+    changed = services.correct_customer_email(payment.pk, email=after, actor="staff:ops")
+    again = services.correct_customer_email(payment.pk, email=after, actor="staff:ops")
+
+    payment.refresh_from_db()
+    assert (changed, again) == (True, False)
+    assert payment.customer_email == after
+    event = payment.events.get()
+    assert (event.actor, event.reason, event.to_status) == ("staff:ops", reason, "processing")
