@@ -51,7 +51,7 @@ ps: ## the processes of a running `make up` and their state
 lock: $(UV) ## after editing pyproject.toml: uv.lock (and uv's own pin) in step with it
 	$(UV) lock
 	$(UV) pip compile scripts/bootstrap-uv.in --generate-hashes --quiet \
-	  --output-file $(TOOLS)/bootstrap-uv.txt
+	  --custom-compile-command "make lock" --output-file $(TOOLS)/bootstrap-uv.txt
 	@# Only a changed pin touches the file: its time decides whether uv is installed again.
 	cmp -s $(TOOLS)/bootstrap-uv.txt scripts/bootstrap-uv.txt \
 	  || cp $(TOOLS)/bootstrap-uv.txt scripts/bootstrap-uv.txt
