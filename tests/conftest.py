@@ -43,7 +43,7 @@ def api(merchant) -> APIClient:
 @pytest.fixture(scope="session")
 def fake_stripe_url(tmp_path_factory: pytest.TempPathFactory):
     """The fake Stripe server as a real process on a free loopback port."""
-    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe")) as url:
+    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe"), profile="zero") as url:
         yield url
 
 

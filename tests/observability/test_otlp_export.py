@@ -102,7 +102,10 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
 def exporting_stack(otlp_receiver: OtlpReceiver, transactional_db: None, tmp_path: Path):
     """Redis, fake Stripe, one worker and gunicorn, all exporting to the receiver."""
     (tmp_path / "mail").mkdir()
-    with processes.redis_server(tmp_path) as broker_url, processes.fakestripe(tmp_path) as stripe:
+    with (
+        processes.redis_server(tmp_path) as broker_url,
+        processes.fakestripe(tmp_path, profile="zero") as stripe,
+    ):
         env = {
             **processes.test_environment(broker_url),
             "STRIPE_API_BASE": stripe,
