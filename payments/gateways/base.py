@@ -47,6 +47,8 @@ class CreateIntent:
     idempotency_key: str
     metadata: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Confirm in the same call: the charge is decided (or declined) in one round trip.
+    confirm: bool = False
 
 
 @dataclass(frozen=True)

@@ -168,10 +168,11 @@ def test_one_trace_spans_request_task_sql_stripe_and_notification(stack, merchan
         ("payments-web", "apply_async/payments.charge_payment"),
         ("payments-worker", "run/payments.charge_payment"),
         ("payments-worker", "stripe.payment_intents.create"),
-        ("payments-worker", "stripe.payment_intents.confirm"),
         ("payments-worker", "apply_async/notifications.send_notification"),
         ("payments-worker", "run/notifications.send_notification"),
     } <= names
+    # One Stripe call per payment: created and confirmed at once.
+    assert ("payments-worker", "stripe.payment_intents.confirm") not in names
     worker_sql = [
         s
         for s in spans

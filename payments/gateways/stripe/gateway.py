@@ -100,8 +100,8 @@ class StripeGateway:
             "currency": request.currency.lower(),
             "payment_method": request.payment_method,
             "metadata": request.metadata,
-            # Confirmation is its own step with its own key: a recovery point in between.
-            "confirm": False,
+            # https://docs.stripe.com/api/payment_intents/create#create_payment_intent-confirm
+            "confirm": request.confirm,
         }
         if request.description:
             params["description"] = request.description
