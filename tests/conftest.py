@@ -23,6 +23,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory):
         from django.conf import settings
 
         patch.setattr(settings, "RATE_LIMIT_REDIS_URL", url)
+        patch.setattr(settings, "STRIPE_PACING_REDIS_URL", url)
         assert str(celery_app.connection_for_write().port) in url
         yield url
 

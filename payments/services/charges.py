@@ -20,6 +20,7 @@ from payments.gateways.base import (
     CreateIntent,
     GatewayRejected,
     GatewayServerError,
+    GatewayThrottled,
     IntentResult,
     PaymentGateway,
 )
@@ -145,6 +146,11 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
         )
     except GatewayRejected as rejected:
         return _record_after_refusal(payment_id, gateway, rejected)
+    except GatewayThrottled:
+        # Held back by a rate limit before anything executed: this run made no attempt at
+        # charging, so the next one need not search for what it might have made.
+        _uncount_attempt(payment_id)
+        raise
     except ChargeAbandoned:
         return Payment.objects.values_list("status", flat=True).get(pk=payment_id)
     return _record_intent_outcome(payment_id, intent)
@@ -253,6 +259,12 @@ def _store_intent_id(payment_id: str, intent_id: str, *, charged: bool = False) 
                 update_fields=["stripe_payment_intent_id", "intent_created_at", "updated_at"]
             )
         return locked.stripe_payment_intent_id
+
+
+def _uncount_attempt(payment_id: str) -> None:
+    Payment.objects.filter(pk=payment_id, charge_attempts__gt=0).update(
+        charge_attempts=F("charge_attempts") - 1
+    )
 
 
 def _move_to_new_keys(payment_id: str) -> None:

@@ -184,8 +184,9 @@ def test_one_trace_spans_request_task_sql_stripe_and_notification(stack, merchan
         for s in spans
         if s["kind"] == "SpanKind.CLIENT" and s["attributes"].get("http.method") == "POST"
     ]
-    assert f"{stack.stripe_url}/v1/payment_intents" in stripe_http
-    assert any(url.endswith("/confirm") for url in stripe_http)
+    # One Stripe call: the create confirms.
+    to_stripe = [url for url in stripe_http if url.startswith(stack.stripe_url)]
+    assert to_stripe == [f"{stack.stripe_url}/v1/payment_intents"]
     assert {e.trace_id for e in payment.events.all()} == {payment.trace_id}
 
 
