@@ -72,6 +72,15 @@ def retry_on(
         ) from error
 
 
+DEFERRALS_HEADER = "deferrals"
+
+
+def deferrals_of(task: Task[Any, Any]) -> int:
+    """How many times the running message was deferred (a header; Celery puts message
+    headers on the request)."""
+    return int(getattr(task.request, DEFERRALS_HEADER, 0) or 0)
+
+
 def defer(task: Task[Any, Any], countdown: float) -> Retry:
     """Re-queue the running task for later without spending one of its failure retries.
 
@@ -84,8 +93,16 @@ def defer(task: Task[Any, Any], countdown: float) -> Retry:
     """
     countdown = min(countdown, MAX_COUNTDOWN_SECONDS)
     request = task.request
+    # Counted apart from retries, so the delivery limit (config/delivery_guard.py) sees a
+    # deferred message as a new one, not as the same one delivered again.
+    deferrals = deferrals_of(task) + 1
     signature = task.signature_from_request(
-        request, None, None, countdown=countdown, retries=request.retries
+        request,
+        None,
+        None,
+        countdown=countdown,
+        retries=request.retries,
+        headers={DEFERRALS_HEADER: deferrals},
     )
     signature.apply_async()
     # celery-types asks for numbers.Real, which mypy cannot match a float against.

@@ -277,6 +277,8 @@ def test_a_deferred_task_is_republished_without_spending_a_retry(monkeypatch):
 
     assert len(published) == 1
     assert published[0]["retries"] == 3  # the failure budget is untouched
+    # Counted apart, so the delivery limit does not take deferrals for redeliveries.
+    assert published[0]["headers"] == {"deferrals": 1}
     assert published[0]["task_id"] == "task-1"
     assert 2 <= published[0]["countdown"] <= 4  # the wait, spread
     assert deferred.value.when == published[0]["countdown"]
@@ -289,7 +291,7 @@ def test_defer_never_outlives_the_broker(monkeypatch):
         lambda signature, *args, **kwargs: published.append(dict(signature.options)),
     )
     throttled_task.push_request(
-        id="task-2", args=["p"], kwargs={}, retries=0, called_directly=False
+        id="task-2", args=["p"], kwargs={}, retries=0, called_directly=False, deferrals=4
     )
     try:
         defer(throttled_task, 10_000)
@@ -297,6 +299,7 @@ def test_defer_never_outlives_the_broker(monkeypatch):
         throttled_task.pop_request()
 
     assert published[0]["countdown"] == 600
+    assert published[0]["headers"] == {"deferrals": 5}
 
 
 def test_called_directly_a_throttled_task_raises_the_throttle():
