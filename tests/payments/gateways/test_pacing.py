@@ -305,3 +305,29 @@ def test_defer_never_outlives_the_broker(monkeypatch):
 def test_called_directly_a_throttled_task_raises_the_throttle():
     with pytest.raises(GatewayThrottled):
         throttled_task("pay_1")
+
+
+def test_a_throttled_refund_refunds_nothing_and_does_not_count_as_an_attempt(
+    db, gateway, fake_stripe_url, stripe_profile
+):
+    payment = PaymentFactory(amount=1_000)
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+    refund = services.request_refund(
+        payment_id=payment.pk, amount=300, idempotency_key="r-1", requested_by="api:shop"
+    )
+    stripe_profile({"name": "live", "latency_scale": 0, "limits": {"account_rate": 0.001}})
+    gateway._client.v1.payment_intents.list()  # spends the account's one token
+
+    with pytest.raises(GatewayThrottled):
+        services.execute_refund(str(refund.pk), gateway)
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempts) == ("pending", 0)
+    stripe_profile({"name": "zero"})
+    assert services.execute_refund(str(refund.pk), gateway) == "succeeded"
+    refunds = requests.get(
+        f"{fake_stripe_url}/_fake/ledger",
+        params={"payment_intent": payment.stripe_payment_intent_id},
+        timeout=5,
+    ).json()["refunds"]
+    assert len(refunds) == 1
