@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -215,6 +216,30 @@ def test_stripe_429s_become_throttled_with_the_limit_named_and_counted(gateway, 
         endpoint="payment_intents.retrieve", reason="endpoint_rate"
     )._value.get()
     assert after - before == 1
+
+
+def test_a_lock_timeout_becomes_throttled_with_stripes_word_to_retry(gateway, stripe_profile):
+    intent = gateway.create_intent(
+        CreateIntent(amount=500, currency="usd", payment_method="pm_card_visa", idempotency_key="")
+    )
+    slow_confirm = {"confirm": {"median_ms": 600, "p99_ms": 600}}
+    stripe_profile({"name": "live", "latency_scale": 0, "latency": slow_confirm})
+
+    def confirm(key: str) -> str:
+        try:
+            gateway.confirm_intent(intent.intent_id, idempotency_key=key, payment_id="p")
+        except GatewayThrottled as throttled:
+            assert (throttled.sent, throttled.should_retry) == (True, True)
+            assert throttled.wait_seconds == 0.25
+            return str(throttled.reason)
+        return "confirmed"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(confirm, "k-a")
+        time.sleep(0.2)
+        second = pool.submit(confirm, "k-b")
+
+    assert sorted([first.result(), second.result()]) == ["confirmed", "lock_timeout"]
 
 
 def test_a_throttled_charge_charges_nothing_and_does_not_count_as_an_attempt(
