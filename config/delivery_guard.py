@@ -17,6 +17,7 @@ from celery import Task
 from celery.exceptions import Reject
 
 from config.queues import DEAD_LETTER_QUEUE, DELIVERY_LIMIT
+from config.retries import deferrals_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,11 @@ class BoundedDeliveryTask(Task):  # type: ignore[type-arg]
         client = _redis_for(str(self.app.conf.broker_url))
         if client is None:
             return
-        # A retry is a new message with the same task id: count per attempt.
-        key = f"payments:deliveries:{task_id}:{self.request.retries}"
+        # A retry is a new message with the same task id: count per attempt, and per
+        # deferral by a rate limit (config/retries.defer), which keeps the retry count.
+        deferrals = deferrals_of(self)
+        suffix = f":{deferrals}" if deferrals else ""
+        key = f"payments:deliveries:{task_id}:{self.request.retries}{suffix}"
         try:
             deliveries = int(client.incr(key))
             client.expire(key, COUNTER_TTL_SECONDS)

@@ -35,8 +35,9 @@ STEPS: dict[str, str] = {
     # The charge: accepted by the web, charged by a worker.
     "charge.accept_before_commit": "web: payment, event and outbox row written, not committed",
     "charge.before_create_intent": "worker: charge started (committed), nothing at Stripe yet",
-    "charge.after_create_intent_before_commit": "worker: intent at Stripe, its id not stored",
-    "charge.before_confirm": "worker: intent id committed, confirm not sent",
+    "charge.after_create_intent_before_commit": (
+        "worker: intent created and confirmed at Stripe, nothing of it committed"
+    ),
     "charge.after_confirm_before_commit": "worker: Stripe decided, the outcome not committed",
     "charge.after_outcome_commit": "worker: outcome and email job committed, task not acked",
     # Refunds: reserved by the web, refunded by a worker.

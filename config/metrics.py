@@ -66,6 +66,31 @@ STRIPE_ERRORS = Counter(
     "Failed calls to Stripe, by endpoint and error.",
     ["endpoint", "error"],
 )
+STRIPE_CALLS = Counter(
+    "payments_stripe_calls",
+    "Calls to Stripe by endpoint and outcome (ok, or our exception class name).",
+    ["endpoint", "outcome"],
+)
+STRIPE_RATE_LIMITED = Counter(
+    "payments_stripe_rate_limited",
+    "429s from Stripe by endpoint and the limit that refused (Stripe-Rate-Limited-Reason).",
+    ["endpoint", "reason"],
+)
+STRIPE_TOKEN_WAIT = Histogram(
+    "payments_stripe_token_wait_seconds",
+    "Time a worker spent waiting for a token of the fleet's Stripe budget, by call class.",
+    ["call_class"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, float("inf")),
+)
+STRIPE_TOKEN_DEFERRALS = Counter(
+    "payments_stripe_token_deferrals",
+    "Calls that got no token in time (the task gave its slot back), by class and limit.",
+    ["call_class", "reason"],
+)
+STRIPE_PACING_STORE_ERRORS = Counter(
+    "payments_stripe_pacing_store_errors",
+    "Pacing skipped because its Redis did not answer (the call went ahead).",
+)
 STRIPE_LATENCY = Histogram(
     "payments_stripe_request_duration_seconds",
     "Stripe call latency, retries by the library included.",
@@ -83,7 +108,10 @@ def observe_stripe_call(endpoint: str) -> Iterator[None]:
         yield
     except Exception as error:
         STRIPE_ERRORS.labels(endpoint=endpoint, error=type(error).__name__).inc()
+        STRIPE_CALLS.labels(endpoint=endpoint, outcome=type(error).__name__).inc()
         raise
+    else:
+        STRIPE_CALLS.labels(endpoint=endpoint, outcome="ok").inc()
     finally:
         STRIPE_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
 

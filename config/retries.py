@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 
 # Longest countdown any task may be scheduled with: the Redis transport re-delivers an
 # unacked message after its visibility timeout (config/celery.py), so every countdown
@@ -69,6 +70,44 @@ def retry_on(
             countdown=policy.countdown(task.request.retries),
             max_retries=policy.max_retries,
         ) from error
+
+
+DEFERRALS_HEADER = "deferrals"
+
+
+def deferrals_of(task: Task[Any, Any]) -> int:
+    """How many times the running message was deferred (a header; Celery puts message
+    headers on the request)."""
+    return int(getattr(task.request, DEFERRALS_HEADER, 0) or 0)
+
+
+def defer(task: Task[Any, Any], countdown: float) -> Retry:
+    """Re-queue the running task for later without spending one of its failure retries.
+
+    For work held back by a rate limit: nothing failed, so the failure budget (and the
+    backoff computed from it) must not move. Celery's `Task.retry` always counts one; this
+    publishes the same message the way it does (same task id and arguments, countdown)
+    with the retry count unchanged. Raise what it returns, as with `retry`: the worker
+    acks the old message after the new one is published, and the slot is free at once.
+    https://docs.celeryq.dev/en/stable/userguide/tasks.html#retrying
+    """
+    countdown = min(countdown, MAX_COUNTDOWN_SECONDS)
+    request = task.request
+    # Counted apart from retries, so the delivery limit (config/delivery_guard.py) sees a
+    # deferred message as a new one, not as the same one delivered again.
+    deferrals = deferrals_of(task) + 1
+    signature = task.signature_from_request(
+        request,
+        None,
+        None,
+        countdown=countdown,
+        retries=request.retries,
+        headers={DEFERRALS_HEADER: deferrals},
+    )
+    signature.apply_async()
+    # celery-types asks for numbers.Real, which mypy cannot match a float against.
+    when: Any = countdown
+    return Retry(f"deferred {countdown:.2f} s by a rate limit", when=when, sig=signature)
 
 
 # Stripe calls: 2 s doubling to 10 min; 40 retries ride out an outage of 2.7 h at least

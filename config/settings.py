@@ -237,6 +237,35 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS = env.int(
     "STRIPE_IDEMPOTENCY_KEY_LIFETIME_SECONDS", default=24 * 3600
 )
+# The fleet's Stripe budget (payments/gateways/pacing.py): every worker process takes a
+# token from one set of buckets in Redis before each call. Sized from what Stripe grants
+# (https://docs.stripe.com/rate-limits; live mode 100/s per account, 25/s per endpoint):
+# the total leaves 20/s to operators (admin, commands, the dashboard), each class stays
+# under its endpoint's 25/s, reads under Search's 20/s. README "Pacing the fleet".
+STRIPE_PACING_ENABLED = env.bool("STRIPE_PACING_ENABLED", default=True)
+STRIPE_PACING_REDIS_URL = env.str("STRIPE_PACING_REDIS_URL", default=RATE_LIMIT_REDIS_URL)
+STRIPE_PACE_TOTAL_PER_SECOND = env.float("STRIPE_PACE_TOTAL_PER_SECOND", default=80.0)
+STRIPE_PACE_CHARGES_PER_SECOND = env.float("STRIPE_PACE_CHARGES_PER_SECOND", default=20.0)
+STRIPE_PACE_REFUNDS_PER_SECOND = env.float("STRIPE_PACE_REFUNDS_PER_SECOND", default=20.0)
+STRIPE_PACE_READS_PER_SECOND = env.float("STRIPE_PACE_READS_PER_SECOND", default=15.0)
+# Tokens of the total a charge may not take: refunds and reads always find these.
+STRIPE_PACE_CHARGE_RESERVE = env.float("STRIPE_PACE_CHARGE_RESERVE", default=20.0)
+STRIPE_PACE_MAX_IN_FLIGHT = env.int("STRIPE_PACE_MAX_IN_FLIGHT", default=50)
+# A bucket holds this many seconds of its rate (the burst a quiet fleet may send).
+STRIPE_PACE_BURST_SECONDS = env.float("STRIPE_PACE_BURST_SECONDS", default=1.0)
+# A permit of a process killed mid-call comes back after this (above the call's timeouts).
+STRIPE_PACE_PERMIT_LEASE_SECONDS = env.float(
+    "STRIPE_PACE_PERMIT_LEASE_SECONDS", default=STRIPE_TIMEOUT_SECONDS * 2 + 10
+)
+# Wait this long in the worker slot for a token; longer, the task gives its slot back.
+STRIPE_PACE_MAX_WAIT_SECONDS = env.float("STRIPE_PACE_MAX_WAIT_SECONDS", default=0.25)
+STRIPE_PACE_MIN_DEFERRAL_SECONDS = env.float("STRIPE_PACE_MIN_DEFERRAL_SECONDS", default=0.5)
+STRIPE_PACE_MAX_DEFERRAL_SECONDS = env.float("STRIPE_PACE_MAX_DEFERRAL_SECONDS", default=60.0)
+# After a 429 the class (or, for the account's limits, everything) pauses fleet-wide,
+# doubling while 429s recur, up to this.
+STRIPE_RATE_LIMITED_MAX_PAUSE_SECONDS = env.float(
+    "STRIPE_RATE_LIMITED_MAX_PAUSE_SECONDS", default=30.0
+)
 
 # --- Celery (reliability defaults live in config/celery.py) ---------------------------------
 CELERY_BROKER_URL = _BROKER_URL

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from . import confirmation, events, payment_intents, refunds
+from . import confirmation, events, payment_intents, profiles, refunds
 from .config import ServerConfig
 from .context import DEFAULT_API_VERSION, Handler, RawJson, RequestContext
 from .control import ControlApi
@@ -26,6 +26,8 @@ from .forms import ParamReader, Params, decode_form
 from .httpwire import Request, Response
 from .idempotency import IdempotencyRecord, fingerprint
 from .ids import hash_api_key, new_id
+from .latency import LatencyModel, endpoint_class
+from .limits import Admission, Limiter
 from .settlements import Settlement, SettlementTimer
 from .store import PendingDelivery, Store
 from .webhooks import RetrySettings, WebhookDispatcher, WebhookEndpoint
@@ -61,6 +63,9 @@ class FakeStripe:
         self.config = config
         self.store = Store(config.state_path)
         self.faults = FaultInjector()
+        self.profile = config.start_profile()
+        self.latency = LatencyModel(self.profile.latency, self.profile.seed)
+        self.limiter = Limiter(self.profile.limits)
         self.dispatcher = WebhookDispatcher(
             self.default_retry_settings(), self.store.finish_delivery
         )
@@ -91,6 +96,12 @@ class FakeStripe:
                 f"we_cli_{number}", url, self.webhook_secret, from_command_line=True
             )
             self.store.webhook_endpoints[endpoint.id] = endpoint
+
+    def use_profile(self, profile: profiles.Profile) -> None:
+        """Swap latency and limits at run time (the counts of requests and 429s stay)."""
+        self.profile = profile
+        self.latency.configure(profile.latency, profile.seed)
+        self.limiter.configure(profile.limits)
 
     def close(self) -> None:
         self.dispatcher.stop()
@@ -127,8 +138,41 @@ class FakeStripe:
     def _handle_api(self, request: Request, request_id: str) -> Outcome:
         method = request.method
         api_key = _api_key(request)
-        handler, object_id = _route(method, request.path)
+        handler, object_id, route = _route(method, request.path)
+        # Stripe's limiters answer before anything executes, so a 429 saves nothing against
+        # the idempotency key. The admission is held until the answer is made.
+        admission = self.limiter.admit(f"{method} /v1/{route}", object_id, method)
+        try:
+            outcome = self._admitted(request, request_id, api_key, handler, object_id, route)
+        except BaseException:
+            self.limiter.release(admission)
+            raise
+        if isinstance(outcome, Response):
+            self.limiter.release(admission)
+            return outcome
+        return self._release_after(outcome, admission)
+
+    async def _release_after(
+        self, outcome: Coroutine[Any, Any, Response], admission: Admission
+    ) -> Response:
+        try:
+            return await outcome
+        finally:
+            self.limiter.release(admission)
+
+    def _admitted(
+        self,
+        request: Request,
+        request_id: str,
+        api_key: str,
+        handler: Handler,
+        object_id: str | None,
+        route: str,
+    ) -> Outcome:
+        method = request.method
         decision = self.faults.roll(method, request.path)
+        if decision.fault is Fault.ERROR_429:
+            self.limiter.count_injected(f"{method} /v1/{route}")
         if decision.fault in (Fault.ERROR_429, Fault.ERROR_500):
             error = (
                 rate_limited(decision.retry_after_seconds)
@@ -160,12 +204,19 @@ class FakeStripe:
                 response.drop = decision.fault is Fault.DROP
                 return response
             claim = record
-        if decision.latency_seconds:
-            return self._execute_later(decision, handler, params, object_id, context, claim)
+        confirm = method == "POST" and params.get("confirm") == "true"
+        latency = decision.latency_seconds + self.latency.draw_seconds(
+            endpoint_class(method, route, confirm)
+        )
+        if latency:
+            return self._execute_later(
+                latency, decision, handler, params, object_id, context, claim
+            )
         return self._execute(decision, handler, params, object_id, context, claim)
 
     async def _execute_later(
         self,
+        latency_seconds: float,
         decision: FaultDecision,
         handler: Handler,
         params: Params,
@@ -174,7 +225,7 @@ class FakeStripe:
         claim: IdempotencyRecord | None,
     ) -> Response:
         # The key stays claimed while we sleep, so a concurrent retry gets the 409.
-        await asyncio.sleep(decision.latency_seconds)
+        await asyncio.sleep(latency_seconds)
         return self._execute(decision, handler, params, object_id, context, claim)
 
     def _execute(
@@ -231,16 +282,17 @@ async def _later(seconds: float, response: Response) -> Response:
     return response
 
 
-def _route(method: str, path: str) -> tuple[Handler, str | None]:
+def _route(method: str, path: str) -> tuple[Handler, str | None, str]:
     parts = path[4:].split("/") if path.startswith("/v1/") else []
     object_id = None
     if len(parts) >= 2 and parts[1] not in NAMED_SUBRESOURCES and parts[1]:
         object_id = parts[1]
         parts[1] = ":id"
-    handler = ROUTES.get((method, "/".join(parts)))
+    route = "/".join(parts)
+    handler = ROUTES.get((method, route))
     if handler is None:
         raise unrecognized_url(method, path)
-    return handler, object_id
+    return handler, object_id, route
 
 
 def _api_key(request: Request) -> str:

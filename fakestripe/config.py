@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import profiles
 from .idempotency import DEFAULT_TTL_SECONDS
 
 DEFAULT_PORT = 12111
@@ -23,6 +24,33 @@ class ServerConfig:
     webhook_retry_base_seconds: float = 1.0
     webhook_max_attempts: int = 8
     verbose: bool = False
+    # Latency and limits: `live` (Stripe's pace) unless a test asks for `zero`.
+    profile: str = profiles.LIVE
+    # Overrides of the profile's limits and latency (None: the profile's own).
+    account_rate: float | None = None
+    endpoint_rate: float | None = None
+    max_concurrency: int | None = None
+    latency_scale: float = 1.0
+    latency_seed: int | None = None
+
+    def start_profile(self) -> profiles.Profile:
+        """The profile the flags ask for, restored by `POST /_fake/reset`."""
+        limits: dict[str, float | int] = {}
+        if self.account_rate is not None:
+            limits["account_rate"] = self.account_rate
+        if self.endpoint_rate is not None:
+            limits["endpoint_rate"] = self.endpoint_rate
+        if self.max_concurrency is not None:
+            limits["max_concurrency"] = self.max_concurrency
+        return profiles.from_json(
+            {
+                "name": self.profile,
+                "limits": limits,
+                "latency_scale": self.latency_scale,
+                "seed": self.latency_seed,
+            },
+            profiles.named(self.profile),
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +100,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="delivery attempts per event and endpoint before giving up",
     )
+    parser.add_argument(
+        "--profile",
+        choices=profiles.NAMES,
+        default=profiles.LIVE,
+        help="live: Stripe's latency and rate limits (default); zero: instant and unlimited",
+    )
+    parser.add_argument(
+        "--account-rate",
+        type=float,
+        default=None,
+        help="requests a second for the whole account (live: 100; 0: no limit)",
+    )
+    parser.add_argument(
+        "--endpoint-rate",
+        type=float,
+        default=None,
+        help="requests a second per endpoint (live: 25; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        help="requests in flight before 429 global-concurrency (live: 100; 0: no limit)",
+    )
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=1.0,
+        help="multiply every latency of the profile (0: none)",
+    )
+    parser.add_argument(
+        "--latency-seed", type=int, default=None, help="seed of the latency draws (repeatable)"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
 
@@ -86,4 +147,10 @@ def config_from_options(options: Mapping[str, Any]) -> ServerConfig:
         webhook_retry_base_seconds=options["webhook_retry_base"],
         webhook_max_attempts=options["webhook_max_attempts"],
         verbose=options["verbose"],
+        profile=options["profile"],
+        account_rate=options["account_rate"],
+        endpoint_rate=options["endpoint_rate"],
+        max_concurrency=options["max_concurrency"],
+        latency_scale=options["latency_scale"],
+        latency_seed=options["latency_seed"],
     )

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from . import profiles
 from .config import ServerConfig
 from .confirmation import record_charge
 from .errors import JsonObject, StripeError
@@ -12,6 +13,7 @@ from .events import emit
 from .faults import FaultConfig, FaultInjector
 from .httpwire import Request, Response
 from .ids import new_id, now
+from .limits import Limiter
 from .objects import new_charge
 from .payment_methods import TEST_CARDS
 from .seeding import SeedPlan, seed_payment_intents
@@ -27,8 +29,12 @@ class ControlledFake(Protocol):
     faults: FaultInjector
     dispatcher: WebhookDispatcher
     webhook_secret: str
+    limiter: Limiter
+    profile: profiles.Profile
 
     def restore_defaults(self) -> None: ...
+
+    def use_profile(self, profile: profiles.Profile) -> None: ...
 
     def enqueue_deliveries(self, deliveries: list[PendingDelivery]) -> None: ...
 
@@ -83,6 +89,9 @@ class ControlApi:
             ("DELETE", "webhook_endpoints"): self.delete_webhook_endpoints,
             ("DELETE", "webhook_endpoints/:id"): self.delete_webhook_endpoints,
             ("GET", "webhook_deliveries"): self.webhook_deliveries,
+            ("GET", "profile"): self.get_profile,
+            ("POST", "profile"): self.set_profile,
+            ("GET", "traffic"): self.traffic,
             ("GET", "settings"): self.get_settings,
             ("POST", "settings"): self.update_settings,
         }
@@ -131,7 +140,25 @@ class ControlApi:
         self.app.dispatcher.clear()
         self.app.faults.configure(FaultConfig())
         self.app.restore_defaults()
+        self.app.use_profile(self.app.config.start_profile())
+        self.app.limiter.reset_counts()
         return {"reset": True}
+
+    def get_profile(self, request: Request, body: JsonObject, _: str | None) -> JsonObject:
+        return self.app.profile.to_json()
+
+    def set_profile(self, request: Request, body: JsonObject, _: str | None) -> JsonObject:
+        """Change latency and limits while running; fields left out keep their value."""
+        try:
+            profile = profiles.from_json(body, self.app.profile)
+        except (TypeError, ValueError) as error:
+            raise ControlError(400, f"invalid profile: {error}") from None
+        self.app.use_profile(profile)
+        return profile.to_json()
+
+    def traffic(self, request: Request, body: JsonObject, _: str | None) -> JsonObject:
+        """Requests and 429s by endpoint and reason (`Stripe-Rate-Limited-Reason`)."""
+        return self.app.limiter.traffic()
 
     def get_faults(self, request: Request, body: JsonObject, _: str | None) -> JsonObject:
         return self.app.faults.status()
@@ -174,6 +201,7 @@ class ControlApi:
             "charges": [e.to_json() for e in entries if e.type == "charge"],
             "refunds": [e.to_json() for e in entries if e.type == "refund"],
             "counts": counts,
+            "traffic": self.app.limiter.traffic(),
         }
 
     def force_payment_intent(

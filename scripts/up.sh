@@ -19,6 +19,8 @@ export WEB_PORT="${WEB_PORT:-8000}"
 export REDIS_PORT="${REDIS_PORT:-6380}"
 export REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
 export FAKESTRIPE_PORT="${FAKESTRIPE_PORT:-12111}"
+# live: Stripe's latency and rate limits (docs/fakestripe.md); zero: instant and unlimited.
+export FAKESTRIPE_PROFILE="${FAKESTRIPE_PROFILE:-live}"
 export CELERY_MONITOR_PORT="${CELERY_MONITOR_PORT:-9808}"
 export WORKER1_METRICS_PORT="${WORKER1_METRICS_PORT:-9809}"
 export WORKER2_METRICS_PORT="${WORKER2_METRICS_PORT:-9810}"

@@ -23,6 +23,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory):
         from django.conf import settings
 
         patch.setattr(settings, "RATE_LIMIT_REDIS_URL", url)
+        patch.setattr(settings, "STRIPE_PACING_REDIS_URL", url)
         assert str(celery_app.connection_for_write().port) in url
         yield url
 
@@ -43,7 +44,7 @@ def api(merchant) -> APIClient:
 @pytest.fixture(scope="session")
 def fake_stripe_url(tmp_path_factory: pytest.TempPathFactory):
     """The fake Stripe server as a real process on a free loopback port."""
-    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe")) as url:
+    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe"), profile="zero") as url:
         yield url
 
 

@@ -93,10 +93,20 @@ def redis_server(directory: Path, *, appendonly: bool = False) -> Iterator[str]:
 
 
 @contextmanager
-def fakestripe(directory: Path, *extra_args: str) -> Iterator[str]:
+def fakestripe(directory: Path, *extra_args: str, profile: str) -> Iterator[str]:
+    """The fake Stripe on a free port; `profile` is "zero" (instant) or "live" (Stripe's pace)."""
     port = free_port()
     process = spawn(
-        [str(BIN / "python"), "manage.py", "fakestripe", "--port", str(port), *extra_args],
+        [
+            str(BIN / "python"),
+            "manage.py",
+            "fakestripe",
+            "--port",
+            str(port),
+            "--profile",
+            profile,
+            *extra_args,
+        ],
         directory / "fakestripe.log",
     )
     try:

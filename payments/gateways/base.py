@@ -47,6 +47,8 @@ class CreateIntent:
     idempotency_key: str
     metadata: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Confirm in the same call: the charge is decided (or declined) in one round trip.
+    confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,42 @@ class GatewayServerError(GatewayUnavailable):
     look at the object first and use a new key if it still has to act.
     https://docs.stripe.com/api/idempotent_requests
     """
+
+
+class ThrottleReason(StrEnum):
+    """Which limit held a call back."""
+
+    PACER = "pacer"  # our own fleet-wide budget: nothing was sent
+    GLOBAL_RATE = "global_rate"  # the provider's account-wide rate
+    ENDPOINT_RATE = "endpoint_rate"
+    GLOBAL_CONCURRENCY = "global_concurrency"
+    LOCK_TIMEOUT = "lock_timeout"  # another request held the object
+    OTHER = "other"
+
+
+class GatewayThrottled(GatewayError):
+    """Held back by a rate limit: nothing executed, nothing was decided, and it is no failure.
+
+    Not a RetryableError on purpose: a task defers itself (config/retries.defer) without
+    spending its failure retries. `sent` is False when our own pacer refused before any
+    request; True for the provider's 429, which it answers before executing, so the same
+    idempotency key may be sent again. `should_retry`: the provider said so itself.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        wait_seconds: float,
+        reason: ThrottleReason,
+        sent: bool,
+        should_retry: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+        self.reason = reason
+        self.sent = sent
+        self.should_retry = should_retry
 
 
 class GatewayRejected(GatewayError, TerminalError):

@@ -20,6 +20,7 @@ from payments.gateways.base import (
     CreateIntent,
     GatewayRejected,
     GatewayServerError,
+    GatewayThrottled,
     IntentResult,
     PaymentGateway,
 )
@@ -35,21 +36,28 @@ class ChargeAbandoned(Exception):
     """The payment ended while this run was charging it; stop before confirming."""
 
 
-def create_key(payment: Payment) -> str:
-    """The gateway idempotency key of the payment's intent creation."""
-    return _key(payment, "create")
+def charge_key(payment: Payment) -> str:
+    """The gateway idempotency key of the payment's one charging call (create and confirm).
+
+    It never changes, not even after a 5xx. A gateway saves a 5xx against the key that got
+    it and replays it for the key's lifetime, but that 5xx may have charged the card: a new
+    key would make a second intent and charge it too (I1). With the one key a retry either
+    executes (nothing was saved) or replays the saved answer, and the look-up before it
+    finds the intent as soon as the gateway lists it.
+    """
+    return f"{payment.pk}:charge"
 
 
 def confirm_key(payment: Payment) -> str:
-    """The gateway idempotency key of the payment's confirmation."""
-    return _key(payment, "confirm")
+    """The gateway idempotency key of confirming an intent created unconfirmed.
 
-
-def _key(payment: Payment, step: str) -> str:
-    # A gateway saves a 5xx against the key that got it and replays it for the key's
-    # lifetime, so after one the payment moves to a new generation of keys. Generation 0
-    # keeps the original form.
+    A gateway saves a 5xx against the key that got it and replays it for the key's
+    lifetime, so after one the payment moves to a new generation of keys: safe here,
+    because the intent exists and is charged at most once whatever key confirms it.
+    Generation 0 keeps the original form.
+    """
     generation = payment.key_generation
+    step = "confirm"
     return f"{payment.pk}:{step}" if generation == 0 else f"{payment.pk}:{step}:{generation}"
 
 
@@ -99,13 +107,15 @@ def accept_payment(
 
 
 def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
-    """Drive one payment through create → confirm → record; safe to run any number of times.
+    """Charge one payment in one gateway call, then record it; safe to run any number of times.
 
-    Each step commits before the next gateway call, so a crash resumes at the step it
-    stopped in, and every call carries a key derived from the payment, so a repeated step
-    is replayed by the gateway rather than executed twice. Every run after the first
-    starts by looking at the gateway: an earlier run may have been answered ambiguously
-    (a 5xx, a timeout, a lost connection), and what the gateway says decides what to do.
+    The happy path is one call: create the intent confirmed, under the payment's one
+    charge key (`charge_key`), then commit its id and the outcome. A repeated call is
+    replayed by the gateway rather than executed twice. Every run after the first starts
+    by looking at the gateway: an earlier run may have been answered ambiguously (a 5xx, a
+    timeout, a lost connection, a crash before its commit), and what the gateway says
+    decides what to do. An intent found awaiting confirmation (made by a release that
+    created and confirmed in two calls) is confirmed with its own key.
     """
     payment = _begin_charge(payment_id)
     if payment.status in transitions.CHARGE_FINISHED:
@@ -121,13 +131,9 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
                     code=CHARGE_WINDOW_EXPIRED,
                     message="not charged within the provider's idempotency window",
                 )
-            intent = _create_intent(payment, gateway)
+            intent = _create_confirmed_intent(payment, gateway)
         if intent.state == ChargeState.AWAITING_CONFIRMATION:
-            failpoints.maybe_crash("charge.before_confirm")
-            # Safe with any key: an intent is charged at most once.
-            intent = gateway.confirm_intent(
-                intent.intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
-            )
+            intent = _confirm(payment, intent, gateway)
         if intent.state == ChargeState.IN_PROGRESS:
             # A replayed confirm repeats the old answer; ask for the intent as it is now.
             intent = gateway.retrieve_intent(intent.intent_id)
@@ -140,8 +146,10 @@ def charge_payment(payment_id: str, gateway: PaymentGateway) -> str:
         )
     except GatewayRejected as rejected:
         return _record_after_refusal(payment_id, gateway, rejected)
-    except GatewayServerError:
-        _move_to_new_keys(payment_id)
+    except GatewayThrottled:
+        # Held back by a rate limit before anything executed: this run made no attempt at
+        # charging, so the next one need not search for what it might have made.
+        _uncount_attempt(payment_id)
         raise
     except ChargeAbandoned:
         return Payment.objects.values_list("status", flat=True).get(pk=payment_id)
@@ -192,29 +200,55 @@ def _gateway_may_have_forgotten_our_keys(payment: Payment) -> bool:
     return timezone.now() - payment.created_at >= lifetime
 
 
-def _create_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult:
+def _create_confirmed_intent(payment: Payment, gateway: PaymentGateway) -> IntentResult:
+    """Create and confirm in one call: one round trip to the gateway on the happy path.
+
+    Two calls (create, commit the id, confirm) gave a recovery point with the id stored
+    before money moved; one call finds the intent of a lost answer by searching for the
+    payment's id instead (`_look_up_intent`), spends half as much of the account's rate
+    limit, and saves a round trip (p50 458 ms against 673 ms at the fake's live pace).
+    """
     failpoints.maybe_crash("charge.before_create_intent")
     created = gateway.create_intent(
         CreateIntent(
             amount=payment.amount,
             currency=payment.currency,
             payment_method=payment.payment_method,
-            idempotency_key=create_key(payment),
+            idempotency_key=charge_key(payment),
             metadata={selectors.PAYMENT_ID_METADATA_KEY: str(payment.pk)},
             description=payment.description,
+            confirm=True,
         )
     )
     failpoints.maybe_crash("charge.after_create_intent_before_commit")
-    stored = _store_intent_id(str(payment.pk), created.intent_id)
-    # Another run stored its intent first: only the stored one is ever confirmed.
+    if outcomes.outcome_of(created) is not None:
+        # Decided: the outcome's commit stores the id with it, one transaction fewer.
+        return created
+    stored = _store_intent_id(str(payment.pk), created.intent_id, charged=True)
+    # One key makes one intent; a different stored id came from a two-call release.
     return created if stored == created.intent_id else gateway.retrieve_intent(stored)
 
 
-def _store_intent_id(payment_id: str, intent_id: str) -> str:
-    """Commit the intent id (the first one wins): the recovery point before confirming."""
+def _confirm(payment: Payment, intent: IntentResult, gateway: PaymentGateway) -> IntentResult:
+    # Safe with any key: an intent is charged at most once.
+    try:
+        return gateway.confirm_intent(
+            intent.intent_id, idempotency_key=confirm_key(payment), payment_id=str(payment.pk)
+        )
+    except GatewayServerError:
+        _move_to_new_keys(str(payment.pk))
+        raise
+
+
+def _store_intent_id(payment_id: str, intent_id: str, *, charged: bool = False) -> str:
+    """Commit the intent id (the first one wins).
+
+    `charged`: the call that made it also confirmed it, so the id is kept even when the
+    payment ended meanwhile, for the outcome recording and reconciliation to see.
+    """
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment_id)
-        if locked.status in transitions.CHARGE_FINISHED:
+        if locked.status in transitions.CHARGE_FINISHED and not charged:
             # Ended meanwhile (an operator marked it failed): confirming now would charge
             # a payment the service already gave up on.
             raise ChargeAbandoned(f"the payment became {locked.status} during the charge")
@@ -225,6 +259,12 @@ def _store_intent_id(payment_id: str, intent_id: str) -> str:
                 update_fields=["stripe_payment_intent_id", "intent_created_at", "updated_at"]
             )
         return locked.stripe_payment_intent_id
+
+
+def _uncount_attempt(payment_id: str) -> None:
+    Payment.objects.filter(pk=payment_id, charge_attempts__gt=0).update(
+        charge_attempts=F("charge_attempts") - 1
+    )
 
 
 def _move_to_new_keys(payment_id: str) -> None:

@@ -19,6 +19,7 @@ from payments.gateways.base import (
     CreateRefund,
     GatewayRejected,
     GatewayServerError,
+    GatewayThrottled,
     PaymentGateway,
     RefundResult,
     RefundState,
@@ -125,6 +126,11 @@ def execute_refund(refund_id: str, gateway: PaymentGateway) -> str:
         Refund.objects.filter(pk=refund.pk).update(
             key_generation=F("key_generation") + 1, updated_at=timezone.now()
         )
+        raise
+    except GatewayThrottled:
+        # Held back by a rate limit before anything executed: not an attempt, so the next
+        # run need not look for a refund this one could not have made.
+        Refund.objects.filter(pk=refund.pk, attempts__gt=0).update(attempts=F("attempts") - 1)
         raise
     failpoints.maybe_crash("refund.after_stripe_before_commit")
     status = record_refund_result(

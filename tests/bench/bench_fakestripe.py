@@ -34,7 +34,8 @@ HEADERS = {
 def start_server(state: Path | None) -> tuple[subprocess.Popen[str], int]:
     state_args = ["--state", str(state)] if state else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "fakestripe", "--port", "0", *state_args],
+        # The fake's own speed: no modelled latency or limits.
+        [sys.executable, "-m", "fakestripe", "--port", "0", "--profile", "zero", *state_args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

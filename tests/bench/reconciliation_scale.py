@@ -17,6 +17,7 @@ import requests
 import stripe
 
 from tests import processes
+from tests.bench.stack import FAKESTRIPE_PROFILE
 
 PAYMENTS_PER_DAY = 100_000
 DAYS = 2
@@ -109,6 +110,6 @@ def measure(
     directory: Path, client_id: int, progress: Callable[[int], object]
 ) -> ReconciliationTiming:
     directory.mkdir(parents=True, exist_ok=True)
-    with processes.fakestripe(directory) as stripe_url:
+    with processes.fakestripe(directory, profile=FAKESTRIPE_PROFILE) as stripe_url:
         seed(stripe_url, client_id, PAYMENTS_PER_DAY * DAYS, progress)
         return timed_run(stripe_url)

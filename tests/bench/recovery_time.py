@@ -21,7 +21,7 @@ from tests.bench.throughput import PAYMENT, api_key
 SETTINGS = {
     "STALLED_PAYMENT_SECONDS": "60",
     "RECOVERY_INTERVAL_SECONDS": "10",
-    # The held confirm must not time out by itself while the benchmark sets up the kill.
+    # The held charge must not time out by itself while the benchmark sets up the kill.
     "STRIPE_TIMEOUT_SECONDS": "300",
 }
 
@@ -38,10 +38,11 @@ def seconds_to_run_again(directory: Path, broker: str) -> float:
     with bench_stack.running(directory, broker=broker, workers=0, env=SETTINGS) as bench:
         bench.start_worker("worker1", concurrency=1)
         bench.start_beat()
-        # Stripe answers the confirm in 2 minutes: the charge is held by worker1 meanwhile.
+        # Stripe answers the charge (one create with confirm) in 2 minutes: it is held by
+        # worker1 meanwhile.
         requests.post(
             f"{bench.stripe_url}/_fake/faults",
-            json={"latency_ms": 120_000, "paths": ["/v1/payment_intents/*/confirm"]},
+            json={"latency_ms": 120_000, "paths": ["/v1/payment_intents"], "methods": ["POST"]},
             timeout=5,
         ).raise_for_status()
         key = api_key()

@@ -17,6 +17,9 @@ from tests import processes
 DATABASE = "payments_bench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 # What `make up` runs: two workers with two pool processes each, gunicorn from its config.
+# Benchmarks run against Stripe's pace (latency, rate limits) unless told otherwise: a figure
+# measured against an instant, unlimited fake says nothing about the sale.
+FAKESTRIPE_PROFILE = os.environ.get("FAKESTRIPE_PROFILE", "live")
 WORKERS = 2
 CONCURRENCY = 2
 
@@ -124,7 +127,9 @@ def running(
                 **(env or {}),
             },
         )
-        stack.stripe_url = cleanup.enter_context(processes.fakestripe(directory))
+        stack.stripe_url = cleanup.enter_context(
+            processes.fakestripe(directory, profile=FAKESTRIPE_PROFILE)
+        )
         stack.env["STRIPE_API_BASE"] = stack.stripe_url
         stack.web_url, stack.web = cleanup.enter_context(gunicorn(stack.env, directory))
         if workers:

@@ -77,7 +77,6 @@ CELLS = (
     Cell("outbox.after_publish_before_mark_published", WEB),
     Cell("charge.before_create_intent", WORKER),
     Cell("charge.after_create_intent_before_commit", WORKER),
-    Cell("charge.before_confirm", WORKER),
     Cell("charge.after_confirm_before_commit", WORKER),
     Cell("charge.after_outcome_commit", WORKER),
     Cell("outbox.after_commit_before_publish", WORKER),

@@ -290,7 +290,9 @@ def running_stack(
             stack.start_redis()
             cleanup.callback(lambda: stack.redis and processes.stop(stack.redis))
         stack.stripe_url = cleanup.enter_context(
-            processes.fakestripe(directory, "--state", str(directory / "fakestripe.journal"))
+            processes.fakestripe(
+                directory, "--state", str(directory / "fakestripe.journal"), profile="zero"
+            )
         )
         env["STRIPE_API_BASE"] = stack.stripe_url
         for number in range(1, workers + 1):

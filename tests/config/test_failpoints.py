@@ -63,7 +63,7 @@ def pass_step(step: str, env: dict[str, str], *, fork_first: bool = False) -> in
 
 def test_an_armed_step_kills_the_first_process_to_pass_it_and_no_later_one(tmp_path):
     env = {"PAYMENTS_FAILPOINT_DIR": str(tmp_path)}
-    step = "charge.before_confirm"
+    step = "charge.before_create_intent"
     (tmp_path / step).touch()
 
     assert pass_step("charge.after_confirm_before_commit", env) == 0  # not armed
@@ -108,7 +108,7 @@ def test_the_process_mode_leaves_the_parent_alive(tmp_path):
     [
         ("outbox.after_commit_before_publish", "1", -9),
         ("outbox.after_commit_before_publish", "0", 0),
-        ("charge.before_confirm", "1", 0),
+        ("charge.before_create_intent", "1", 0),
     ],
 )
 def test_the_rate_mode_kills_at_the_armed_step_only(tmp_path, armed_step, rate, expected):
@@ -125,7 +125,7 @@ def test_a_rate_file_kills_while_it_exists_and_every_time(tmp_path):
 
     rate_file.write_text("1")
     assert [pass_step(step, env) for _ in range(2)] == [-9, -9]  # not once: every pass
-    assert pass_step("charge.before_confirm", env) == 0  # another step is not armed
+    assert pass_step("charge.before_create_intent", env) == 0  # another step is not armed
     rate_file.write_text("0")
     assert pass_step(step, env) == 0
     rate_file.unlink()

@@ -182,6 +182,8 @@ def make_up(var_dir: Path, database_url: str) -> Iterator[MakeUp]:
         "VENV_BIN": str(processes.BIN),
         # One gunicorn worker per web process: two processes still share the port.
         "WEB_CONCURRENCY": "1",
+        # The kill tests check survival, not pace: an instant fake (make up's own is live).
+        "FAKESTRIPE_PROFILE": "zero",
     }
     supervisord = processes.spawn(["bash", "scripts/up.sh"], var_dir.parent / "up.log", env)
     stack = MakeUp(var_dir, env, supervisord)

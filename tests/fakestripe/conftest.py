@@ -45,7 +45,8 @@ class FakeStripeProcess:
 def running_fakestripe(*args: str) -> Iterator[FakeStripeProcess]:
     """`python manage.py fakestripe --port 0 ARGS`, its URL read from the listening line."""
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "fakestripe", "--port", "0", *args],
+        # The suite tests behaviour, not pace: instant unless a test asks for --profile live.
+        [sys.executable, "manage.py", "fakestripe", "--port", "0", "--profile", "zero", *args],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

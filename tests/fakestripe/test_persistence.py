@@ -29,7 +29,8 @@ def test_kill_9_then_restart_forgets_nothing(tmp_path):
         fake = Fake(second.url)
         client = fake.client()
 
-        assert fake.ledger() == ledger_before
+        # Traffic counts (requests, 429s) are the running process's, not journaled.
+        assert {**fake.ledger(), "traffic": None} == {**ledger_before, "traffic": None}
         assert client.v1.payment_intents.retrieve(paid.id).to_dict() == paid.to_dict()
         assert client.v1.payment_intents.retrieve(pending.id).status == "requires_payment_method"
         assert client.v1.refunds.retrieve(refund.id).amount == 500

@@ -78,7 +78,7 @@ def stack(
     directory = tmp_path_factory.mktemp("stack")
     (directory / "mail").mkdir()
     database = connection.settings_dict
-    with processes.fakestripe(directory) as stripe_url:
+    with processes.fakestripe(directory, profile="zero") as stripe_url:
         env = {
             # The workers and the web process use the test database this session made.
             "DATABASE_URL": (

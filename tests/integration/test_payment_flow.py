@@ -168,10 +168,11 @@ def test_one_trace_spans_request_task_sql_stripe_and_notification(stack, merchan
         ("payments-web", "apply_async/payments.charge_payment"),
         ("payments-worker", "run/payments.charge_payment"),
         ("payments-worker", "stripe.payment_intents.create"),
-        ("payments-worker", "stripe.payment_intents.confirm"),
         ("payments-worker", "apply_async/notifications.send_notification"),
         ("payments-worker", "run/notifications.send_notification"),
     } <= names
+    # One Stripe call per payment: created and confirmed at once.
+    assert ("payments-worker", "stripe.payment_intents.confirm") not in names
     worker_sql = [
         s
         for s in spans
@@ -183,8 +184,9 @@ def test_one_trace_spans_request_task_sql_stripe_and_notification(stack, merchan
         for s in spans
         if s["kind"] == "SpanKind.CLIENT" and s["attributes"].get("http.method") == "POST"
     ]
-    assert f"{stack.stripe_url}/v1/payment_intents" in stripe_http
-    assert any(url.endswith("/confirm") for url in stripe_http)
+    # One Stripe call: the create confirms.
+    to_stripe = [url for url in stripe_http if url.startswith(stack.stripe_url)]
+    assert to_stripe == [f"{stack.stripe_url}/v1/payment_intents"]
     assert {e.trace_id for e in payment.events.all()} == {payment.trace_id}
 
 

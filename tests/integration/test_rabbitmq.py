@@ -44,7 +44,7 @@ def rabbit_stack(django_db_setup, tmp_path_factory):
     }
     worker = None
     try:
-        with processes.fakestripe(directory) as stripe_url:
+        with processes.fakestripe(directory, profile="zero") as stripe_url:
             env["STRIPE_API_BASE"] = stripe_url
             worker = processes.celery_worker(
                 "rabbit-worker",

@@ -181,7 +181,9 @@ def observed_stack(
     (directory / "mail").mkdir()
     with (
         processes.redis_server(directory) as broker_url,
-        processes.fakestripe(directory, "--webhook-secret", STRIPE_WEBHOOK_SECRET) as stripe_url,
+        processes.fakestripe(
+            directory, "--webhook-secret", STRIPE_WEBHOOK_SECRET, profile="zero"
+        ) as stripe_url,
     ):
         env = stack_environment(directory, broker_url, stripe_url)
         with (

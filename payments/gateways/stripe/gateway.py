@@ -7,7 +7,7 @@ from typing import Any
 import stripe
 from opentelemetry import trace
 
-from config.metrics import observe_stripe_call
+from config.metrics import STRIPE_RATE_LIMITED, observe_stripe_call
 from payments.gateways.base import (
     CardDeclined,
     CreateIntent,
@@ -15,10 +15,12 @@ from payments.gateways.base import (
     GatewayEvent,
     GatewayRejected,
     GatewayServerError,
+    GatewayThrottled,
     GatewayUnavailable,
     IntentResult,
     Page,
     RefundResult,
+    ThrottleReason,
 )
 from payments.gateways.stripe import webhooks
 from payments.gateways.stripe.objects import intent_result, refund_result
@@ -31,7 +33,6 @@ LIST_PAGE_SIZE = 100
 # key may be sent again. https://docs.stripe.com/error-low-level#idempotency
 _UNDECIDED_ERRORS = (
     stripe.APIConnectionError,  # timeout or dropped connection: maybe executed, key replays it
-    stripe.RateLimitError,
     stripe.APIError,  # 409 idempotency_key_in_use (5xx are GatewayServerError)
     # A wrong or revoked key is an operator's problem: keep the payment, alert, retry later.
     stripe.AuthenticationError,
@@ -73,6 +74,13 @@ class StripeGateway:
                     message=error.user_message or "card declined",
                     intent_id=intent.id if intent else "",
                 ) from error
+            except stripe.RateLimitError as error:
+                # Answered before executing, so nothing is saved against the key: the same
+                # call may be sent again. https://docs.stripe.com/rate-limits
+                _record_request_id(span, error.request_id)
+                throttled = _throttled(error)
+                STRIPE_RATE_LIMITED.labels(endpoint=operation, reason=throttled.reason).inc()
+                raise throttled from error
             except _UNDECIDED_ERRORS as error:
                 _record_request_id(span, error.request_id)
                 message = f"{type(error).__name__}: {error.user_message}"
@@ -100,8 +108,8 @@ class StripeGateway:
             "currency": request.currency.lower(),
             "payment_method": request.payment_method,
             "metadata": request.metadata,
-            # Confirmation is its own step with its own key: a recovery point in between.
-            "confirm": False,
+            # https://docs.stripe.com/api/payment_intents/create#create_payment_intent-confirm
+            "confirm": request.confirm,
         }
         if request.description:
             params["description"] = request.description
@@ -227,6 +235,43 @@ class StripeGateway:
 
 def _next_cursor(page: Any) -> str | None:
     return str(page.data[-1].id) if page.has_more and page.data else None
+
+
+# Stripe-Rate-Limited-Reason values (https://docs.stripe.com/rate-limits) in our words.
+_THROTTLE_REASONS = {
+    "global-rate": ThrottleReason.GLOBAL_RATE,
+    "endpoint-rate": ThrottleReason.ENDPOINT_RATE,
+    "global-concurrency": ThrottleReason.GLOBAL_CONCURRENCY,
+    "endpoint-concurrency": ThrottleReason.GLOBAL_CONCURRENCY,
+    "lock-timeout": ThrottleReason.LOCK_TIMEOUT,
+}
+# Without Retry-After: a lock clears in moments, a rate limit in about a second.
+_LOCK_WAIT_SECONDS = 0.25
+_RATE_WAIT_SECONDS = 1.0
+
+
+def _throttled(error: stripe.RateLimitError) -> GatewayThrottled:
+    headers = {str(name).lower(): str(value) for name, value in (error.headers or {}).items()}
+    body = error.json_body if isinstance(error.json_body, dict) else {}
+    details = body.get("error") if isinstance(body.get("error"), dict) else {}
+    # RateLimitError leaves .code unset; the body has it.
+    if (details or {}).get("code") == "lock_timeout":
+        reason = ThrottleReason.LOCK_TIMEOUT
+    else:
+        named = str(headers.get("stripe-rate-limited-reason") or "")
+        reason = _THROTTLE_REASONS.get(named, ThrottleReason.OTHER)
+    try:
+        wait = float(headers.get("retry-after") or 0)
+    except ValueError:
+        wait = 0.0
+    default = _LOCK_WAIT_SECONDS if reason == ThrottleReason.LOCK_TIMEOUT else _RATE_WAIT_SECONDS
+    return GatewayThrottled(
+        f"RateLimitError ({reason}): {error.user_message}",
+        wait_seconds=wait or default,
+        reason=reason,
+        sent=True,
+        should_retry=str(headers.get("stripe-should-retry") or "") == "true",
+    )
 
 
 def _record_request_id(span: trace.Span, request_id: str | None) -> None:

@@ -1,5 +1,7 @@
 """The charge service against the fake Stripe server over HTTP, with real PostgreSQL."""
 
+import time
+
 import pytest
 import requests
 
@@ -26,10 +28,23 @@ def notification_jobs() -> int:
     return OutboxMessage.objects.filter(task_name="notifications.send_notification").count()
 
 
+def stripe_requests(url: str) -> dict[str, int]:
+    return requests.get(f"{url}/_fake/traffic", timeout=5).json()["requests"]
+
+
 def test_a_visa_payment_succeeds_with_events_and_a_receipt_queued(db, gateway, fake_stripe_url):
     payment = PaymentFactory(customer_email="buyer@example.com")
+    before = stripe_requests(fake_stripe_url)
 
     assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    # One Stripe call: the intent is created and confirmed at once, under one key.
+    after = stripe_requests(fake_stripe_url)
+    assert sum(after.values()) - sum(before.values()) == 1
+    assert after["POST /v1/payment_intents"] - before.get("POST /v1/payment_intents", 0) == 1
+    assert ledger_charges(fake_stripe_url, str(payment.id))[0]["idempotency_key"] == (
+        f"{payment.id}:charge"
+    )
 
     payment.refresh_from_db()
     assert payment.stripe_payment_intent_id.startswith("pi_")
@@ -53,20 +68,24 @@ def test_running_again_after_success_changes_nothing(db, gateway, fake_stripe_ur
     assert notification_jobs() == 1
 
 
-def test_a_create_whose_answer_was_lost_is_replayed_not_repeated(db, gateway, fake_stripe_url):
+def test_a_charge_whose_answer_was_lost_is_replayed_not_repeated(db, gateway, fake_stripe_url):
     payment = PaymentFactory()
-    # The first attempt reached Stripe, then the worker died before storing the intent id.
-    gateway.create_intent(
+    # The first attempt charged at Stripe, then the worker died before committing anything.
+    charged = gateway.create_intent(
         CreateIntent(
             amount=payment.amount,
             currency=payment.currency,
             payment_method=payment.payment_method,
-            idempotency_key=f"{payment.id}:create",
+            idempotency_key=f"{payment.id}:charge",
             metadata={"payment_id": str(payment.id)},
+            confirm=True,
         )
     )
 
     assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    payment.refresh_from_db()
+    assert payment.stripe_payment_intent_id == charged.intent_id
 
     assert intents_for(gateway, str(payment.id)) == 1
     assert len(ledger_charges(fake_stripe_url, str(payment.id))) == 1
@@ -236,6 +255,23 @@ def test_a_refusal_about_the_request_itself_still_fails_the_payment(db, gateway)
     assert PaymentFactory._meta.model.objects.get(pk=payment.pk).failure_code == "resource_missing"
 
 
+def test_a_two_call_intent_left_unconfirmed_is_found_and_confirmed_not_created_again(
+    db, gateway, fake_stripe_url
+):
+    # A release that created and confirmed in two calls died between them.
+    payment = PaymentFactory()
+    intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
+    type(payment).objects.filter(pk=payment.pk).update(charge_attempts=1, status="processing")
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert intents_for(gateway, str(payment.id)) == 1
+    charges = ledger_charges(fake_stripe_url, str(payment.id))
+    assert [(c["payment_intent"], c["idempotency_key"]) for c in charges] == [
+        (intent_id, f"{payment.id}:confirm")
+    ]
+
+
 def test_every_run_after_the_first_counts_itself_and_looks_first(db, gateway, fake_stripe_url):
     payment = PaymentFactory()
     intent_id = create_at_stripe_and_lose_the_answer(gateway, payment)
@@ -259,21 +295,52 @@ def saved_500_once(fake_stripe_url: str, path: str) -> None:
     ).raise_for_status()
 
 
-@pytest.mark.parametrize(
-    "path", ["/v1/payment_intents", "/v1/payment_intents/*/confirm"], ids=["create", "confirm"]
-)
-def test_a_saved_500_is_resolved_by_looking_not_replayed_for_a_day(
-    db, gateway, fake_stripe_url, path
+@pytest.mark.parametrize("partial", [False, True], ids=["charged", "settling"])
+def test_a_saved_500_on_the_charge_is_resolved_by_looking_never_by_a_new_key(
+    db, gateway, fake_stripe_url, partial
 ):
     payment = PaymentFactory()
-    saved_500_once(fake_stripe_url, path)
+    fault = "saved_error_partial_rate" if partial else "saved_error_rate"
+    requests.post(
+        f"{fake_stripe_url}/_fake/faults",
+        json={
+            fault: 1.0,
+            "max_faults": 1,
+            "settle_after_ms": 300,
+            "paths": ["/v1/payment_intents"],
+        },
+        timeout=5,
+    ).raise_for_status()
     try:
         with pytest.raises(RetryableError):
             services.charge_payment(str(payment.id), gateway)
     finally:
         requests.delete(f"{fake_stripe_url}/_fake/faults", timeout=5)
     payment.refresh_from_db()
-    assert payment.key_generation == 1  # the old key would replay the 500 for 24 h
+    # The 500 may have charged: a new key could charge again, so the key stays.
+    assert payment.key_generation == 0
+    if partial:
+        time.sleep(0.5)
+
+    assert services.charge_payment(str(payment.id), gateway) == "succeeded"
+
+    assert intents_for(gateway, str(payment.id)) == 1
+    charges = ledger_charges(fake_stripe_url, str(payment.id))
+    assert [c["idempotency_key"] for c in charges] == [f"{payment.id}:charge"]
+
+
+def test_a_saved_500_on_a_confirm_moves_the_confirm_to_a_new_key(db, gateway, fake_stripe_url):
+    payment = PaymentFactory()
+    create_at_stripe_and_lose_the_answer(gateway, payment)
+    type(payment).objects.filter(pk=payment.pk).update(charge_attempts=1, status="processing")
+    saved_500_once(fake_stripe_url, "/v1/payment_intents/*/confirm")
+    try:
+        with pytest.raises(RetryableError):
+            services.charge_payment(str(payment.id), gateway)
+    finally:
+        requests.delete(f"{fake_stripe_url}/_fake/faults", timeout=5)
+    payment.refresh_from_db()
+    assert payment.key_generation == 1  # the old confirm key would replay the 500 for 24 h
 
     assert services.charge_payment(str(payment.id), gateway) == "succeeded"
 

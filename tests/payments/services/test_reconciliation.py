@@ -25,7 +25,9 @@ from tests.factories import PaymentFactory
 @pytest.fixture(scope="module")
 def own_fake_url(tmp_path_factory):
     # Its own server: a list of "every PaymentIntent" must not see other tests' intents.
-    with processes.fakestripe(tmp_path_factory.mktemp("fakestripe-reconcile")) as url:
+    with processes.fakestripe(
+        tmp_path_factory.mktemp("fakestripe-reconcile"), profile="zero"
+    ) as url:
         yield url
 
 
