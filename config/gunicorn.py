@@ -43,6 +43,9 @@ reuse_port = os.environ.get("WEB_REUSE_PORT") == "1"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "32"))
+# The threads of a worker share this many PostgreSQL connections (config/settings.py): a
+# request holds one only while it runs queries, and two cores never run 32 at once.
+os.environ.setdefault("DB_POOL_MAX_SIZE", "8")
 # A worker takes no more connections than it has threads, so a worker whose threads
 # are all held by slow bodies leaves new connections (the probes) to another worker.
 worker_connections = threads

@@ -101,8 +101,22 @@ DATABASES = {
 }
 # A view must never hold a transaction open while Stripe answers (STYLE.md).
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Web processes (config/gunicorn.py sets DB_POOL_MAX_SIZE) share a psycopg pool among their
+# threads, so a host holds WEB_CONCURRENCY x DB_POOL_MAX_SIZE connections, not one per
+# thread. Celery's pool children, one task at a time each, keep one persistent connection.
+# https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections + pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then fails as a 503.
+        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A database that does not answer fails fast (readiness probes, requests) instead of hanging.
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
     "DB_CONNECT_TIMEOUT_SECONDS", default=5
