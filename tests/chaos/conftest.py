@@ -24,7 +24,10 @@ def chaos(transactional_db, tmp_path):
             sweepers={} if scenario.production_sweepers else FAST_SWEEPERS,
             clock=ServiceClock.starting_now(scenario.clock_rate),
             webhooks=scenario.webhooks,
+            service_env=scenario.service_env,
         ) as stack:
+            if scenario.stripe_profile:
+                stack.set_stripe_profile(scenario.stripe_profile)
             return run_scenario(name, stack, scenario.nemesis, count=count)
 
     return run

@@ -121,6 +121,32 @@ def _wait_for_backlog(stack: ChaosStack, queue: str, timeout: float = 30.0) -> N
         time.sleep(0.1)
 
 
+def kill_worker_while_paced(stack: ChaosStack, log: FaultLog) -> None:
+    """Stripe allows far less than the fleet's budget (PACED_STRIPE): tasks wait for tokens,
+    give their slot back and come again, and Stripe's 429s pause the fleet. Kill a worker
+    in the middle of that."""
+    _wait_for_stripe_429s(stack)
+    with log.window("kill -9 worker1 while its tasks wait for Stripe tokens, restart after 3 s"):
+        stack.kill_worker("worker1")
+        time.sleep(3)
+        stack.restart_worker("worker1")
+    time.sleep(5)
+    with log.window("kill -9 worker2 likewise"):
+        stack.kill_worker("worker2")
+        time.sleep(3)
+        stack.restart_worker("worker2")
+
+
+def _wait_for_stripe_429s(stack: ChaosStack, timeout: float = 60.0) -> None:
+    """Until Stripe has refused some calls for its rate, so the kill meets a paced fleet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(stack.stripe_traffic()["totals"]["rate_limited"].values()) > 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no 429 from Stripe within {timeout} s: the limit is not reached")
+
+
 def kill_beat_leader(stack: ChaosStack, log: FaultLog) -> None:
     leader = beat.current_leader()
     assert leader, "one of the two beats leads"
@@ -154,6 +180,26 @@ class Scenario:
     webhooks: bool = True
     # The fault must lose work that only a recovery sweeper can finish.
     must_sweep: bool = False
+    # A fake Stripe profile (POST /_fake/profile) instead of the instant, unlimited one.
+    stripe_profile: dict[str, object] | None = None
+    # Settings of web, workers and beat this scenario changes.
+    service_env: dict[str, str] | None = None
+
+
+# Live latency, and a Stripe that allows 5 calls/s per endpoint and 20/s in all; the fleet
+# budgets a little more than that (6/s a class) and has 16 slots to fill it: tasks wait
+# for tokens and give their slots back all the time, and Stripe answers 429 now and then.
+PACED_STRIPE: dict[str, object] = {
+    "name": "live",
+    "limits": {"account_rate": 20, "endpoint_rate": 5},
+}
+PACED_FLEET = {
+    "STRIPE_PACE_TOTAL_PER_SECOND": "18",
+    "STRIPE_PACE_CHARGES_PER_SECOND": "6",
+    "STRIPE_PACE_REFUNDS_PER_SECOND": "6",
+    "STRIPE_PACE_READS_PER_SECOND": "6",
+    "STRIPE_PACE_CHARGE_RESERVE": "6",
+}
 
 
 SCENARIOS = {
@@ -170,6 +216,12 @@ SCENARIOS = {
         publish_poison, worker_args=("--include", "tests.integration.poison")
     ),
     "beat_leader_killed": Scenario(kill_beat_leader, beats=2),
+    "stripe_paced_kill_worker": Scenario(
+        kill_worker_while_paced,
+        worker_args=("--concurrency", "8"),
+        stripe_profile=PACED_STRIPE,
+        service_env=PACED_FLEET,
+    ),
     # 900 s thresholds at 30x: lost work waits 30 real seconds for the sweeper. At this rate
     # the Redis visibility timeout (3600 s) is 120 real seconds, longer than any task holds
     # a message here (no Stripe faults, so retries are rare and short).

@@ -192,6 +192,15 @@ class ChaosStack:
     def ledger(self) -> dict[str, Any]:
         return self._fake_get("ledger")
 
+    def stripe_traffic(self) -> dict[str, Any]:
+        """Requests and 429s by endpoint and reason, as the fake counted them."""
+        return self._fake_get("traffic")
+
+    def set_stripe_profile(self, profile: dict[str, Any]) -> None:
+        requests.post(
+            f"{self.stripe_url}/_fake/profile", json=profile, timeout=5
+        ).raise_for_status()
+
     def send_webhooks_to_web(self) -> None:
         """Have the fake deliver every event, signed, to the web's webhook endpoint.
 
@@ -250,6 +259,7 @@ def running_stack(
     clock: ServiceClock | None = None,
     webhooks: bool = False,
     cluster_env: dict[str, str] | None = None,
+    service_env: dict[str, str] | None = None,
 ) -> Any:
     """Fake Stripe (journaled), Redis with AOF or a RabbitMQ node, workers, beat(s), gunicorn.
 
@@ -257,7 +267,8 @@ def running_stack(
     and beat on it (the fake Stripe, Redis and this process keep real time); `webhooks`
     has the fake deliver its events to the web. `broker="external"` with `cluster_env`:
     the broker (and, given DATABASE_URL, the database) is a cluster the caller started
-    (tests/chaos/clusters); every process gets `cluster_env`.
+    (tests/chaos/clusters); every process gets `cluster_env`, and `service_env` (settings a
+    scenario changes).
     """
     (directory / "mail").mkdir(exist_ok=True)
     broker_port = processes.free_port()
@@ -269,6 +280,7 @@ def running_stack(
         "EMAIL_FILE_PATH": str(directory / "mail"),
         **(clock.environment(build_shim(directory)) if clock.compressed else {}),
         **(cluster_env or {}),
+        **(service_env or {}),
     }
     stack = ChaosStack(
         directory=directory,
