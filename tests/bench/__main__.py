@@ -29,6 +29,7 @@ import django
 django.setup()
 
 from tests.bench import (  # noqa: E402
+    black_friday,
     cpu_share,
     latency,
     reconciliation_scale,
@@ -53,6 +54,8 @@ FULL = {
     "table_sizes": [0, 100_000, 1_000_000],
     "table_requests": 200,
     "reconciliation": True,
+    "surge_seconds": 120,
+    "surge_drain_limit": 900,
 }
 QUICK = {
     **FULL,
@@ -67,6 +70,8 @@ QUICK = {
     "table_sizes": [0, 10_000],
     "table_requests": 20,
     "reconciliation": False,
+    "surge_seconds": 10,
+    "surge_drain_limit": 60,
 }
 
 
@@ -80,7 +85,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only these parts (throughput cpu latency otel scaling "
+        help="run only these parts (surge throughput cpu latency otel scaling "
         "table_size recovery reconciliation)",
     )
     parser.add_argument(
@@ -91,7 +96,7 @@ def main() -> None:
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     parts = options.only or [
-        "throughput", "cpu", "latency", "otel", "scaling", "table_size", "recovery",
+        "surge", "throughput", "cpu", "latency", "otel", "scaling", "table_size", "recovery",
         "reconciliation",
     ]  # fmt: skip
     started = time.time()
@@ -237,7 +242,19 @@ def run_reconciliation(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
     return {**timing.__dict__, "load": load()}
 
 
+def run_surge(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
+    """Black Friday: the service as `make up` runs it, then the guide's snippet."""
+    seconds, limit = sizes["surge_seconds"], sizes["surge_drain_limit"]
+    return {
+        "surge_seconds": seconds,
+        "load": load(),
+        "service": black_friday.service(work / "service", seconds, limit),
+        "peer": black_friday.peer(work / "peer", seconds, limit),
+    }
+
+
 RUNNERS = {
+    "surge": run_surge,
     "throughput": run_throughput,
     "cpu": run_cpu,
     "latency": run_latency,

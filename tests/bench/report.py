@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from tests.bench import surge_report
+
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
@@ -54,9 +56,11 @@ def write(results: dict[str, Any]) -> Path:
     sections += table_size_section(results)
     sections += recovery_section(results)
     sections += reconciliation_section(results)
+    sections += surge_report.section(results, table)
     path = REPORTS / "bench.md"
     path.write_text("\n".join(sections) + "\n")
     plot(results)
+    surge_report.plot(results, REPORTS)
     return path
 
 

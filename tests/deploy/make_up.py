@@ -172,11 +172,20 @@ def _wait_until(check: object, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def make_up(var_dir: Path, database_url: str) -> Iterator[MakeUp]:
-    """scripts/up.sh (what `make up` runs after installing) on free ports and this database."""
+def make_up(
+    var_dir: Path,
+    database_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    sweepers: dict[str, str] = FAST_SWEEPERS,
+) -> Iterator[MakeUp]:
+    """scripts/up.sh (what `make up` runs after installing) on free ports and this database.
+
+    `sweepers={}` keeps the production thresholds; `env` adds to the stack's environment."""
+    extra_env = env or {}
     env = {
         **{variable: str(processes.free_port()) for variable in PORT_VARIABLES},
-        **FAST_SWEEPERS,
+        **sweepers,
         "VAR_DIR": str(var_dir),
         "DATABASE_URL": database_url,
         "VENV_BIN": str(processes.BIN),
@@ -184,6 +193,7 @@ def make_up(var_dir: Path, database_url: str) -> Iterator[MakeUp]:
         "WEB_CONCURRENCY": "1",
         # The kill tests check survival, not pace: an instant fake (make up's own is live).
         "FAKESTRIPE_PROFILE": "zero",
+        **extra_env,
     }
     supervisord = processes.spawn(["bash", "scripts/up.sh"], var_dir.parent / "up.log", env)
     stack = MakeUp(var_dir, env, supervisord)

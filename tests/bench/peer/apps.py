@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PeerConfig(AppConfig):
+    name = "tests.bench.peer"
+    label = "peer"
