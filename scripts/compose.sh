@@ -19,7 +19,7 @@ cd "$PROJECT_ROOT"
 
 PROJECT="${COMPOSE_PROJECT:-payments}"
 BROKER="${BROKER:-redis}"
-SOCKET="$CONTAINER_VAR/podman.sock"
+SOCKET="$CONTAINER_VAR/$PROJECT.sock"
 export DOCKER_HOST="unix://$SOCKET"
 APP_IMAGE="${PAYMENTS_IMAGE:-payments}:${PAYMENTS_IMAGE_TAG:-local}"
 
@@ -68,19 +68,19 @@ compose() {
 start_helpers() {
   if [ ! -S "$SOCKET" ] || ! curl -sf --unix-socket "$SOCKET" http://d/_ping >/dev/null; then
     rm -f "$SOCKET"
-    setsid podman system service --time=0 "unix://$SOCKET" >"$CONTAINER_VAR/podman-service.log" 2>&1 &
-    echo $! >"$CONTAINER_VAR/podman-service.pid"
+    setsid podman system service --time=0 "unix://$SOCKET" >"$CONTAINER_VAR/$PROJECT-podman-service.log" 2>&1 &
+    echo $! >"$CONTAINER_VAR/$PROJECT-podman-service.pid"
     for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
   fi
-  if ! { [ -f "$CONTAINER_VAR/ticker.pid" ] && kill -0 "$(cat "$CONTAINER_VAR/ticker.pid")" 2>/dev/null; }; then
-    setsid python3 scripts/healthcheck_ticker.py "$PROJECT" >"$CONTAINER_VAR/ticker.log" 2>&1 &
-    echo $! >"$CONTAINER_VAR/ticker.pid"
+  if ! { [ -f "$CONTAINER_VAR/$PROJECT-ticker.pid" ] && kill -0 "$(cat "$CONTAINER_VAR/$PROJECT-ticker.pid")" 2>/dev/null; }; then
+    setsid python3 scripts/healthcheck_ticker.py "$PROJECT" >"$CONTAINER_VAR/$PROJECT-ticker.log" 2>&1 &
+    echo $! >"$CONTAINER_VAR/$PROJECT-ticker.pid"
   fi
 }
 
 stop_helpers() {
   for name in ticker podman-service; do
-    local pidfile="$CONTAINER_VAR/$name.pid"
+    local pidfile="$CONTAINER_VAR/$PROJECT-$name.pid"
     if [ -f "$pidfile" ]; then
       kill "$(cat "$pidfile")" 2>/dev/null || true
       rm -f "$pidfile"

@@ -24,9 +24,14 @@ HEALTHY_TIMEOUT = 240.0
 
 
 def podman(*args: str, timeout: float = 120) -> str:
-    return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, check=True, timeout=timeout
-    ).stdout
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise PodmanError(f"podman {' '.join(args)}: {result.returncode}: {result.stderr}")
+    return result.stdout
+
+
+class PodmanError(RuntimeError):
+    pass
 
 
 @dataclass
@@ -147,6 +152,18 @@ class ComposeStack:
 
     def sigkill(self, name: str) -> None:
         podman("kill", "--signal", "KILL", name)
+
+    def start(self, name: str, timeout: float = 60) -> None:
+        """Start a stopped container; a killed one may still be being cleaned up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                podman("start", name)
+                return
+            except PodmanError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def restart(self, name: str) -> None:
         podman("restart", "--time", "10", name)
