@@ -34,6 +34,20 @@ class PodmanError(RuntimeError):
     pass
 
 
+def _retrying(*args: str, timeout: float = 60) -> None:
+    """A podman command that a container's passing state (cleanup after a kill, a health
+    check's exec) may refuse for a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            podman(*args)
+            return
+        except PodmanError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 @dataclass
 class ComposeStack:
     """One compose project: its own name, secrets and free loopback ports."""
@@ -153,26 +167,18 @@ class ComposeStack:
     def sigkill(self, name: str) -> None:
         podman("kill", "--signal", "KILL", name)
 
-    def start(self, name: str, timeout: float = 60) -> None:
+    def start(self, name: str) -> None:
         """Start a stopped container; a killed one may still be being cleaned up."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                podman("start", name)
-                return
-            except PodmanError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        _retrying("start", name)
 
     def restart(self, name: str) -> None:
         podman("restart", "--time", "10", name)
 
-    def pause(self, *names: str) -> None:
-        podman("pause", *names)
+    def pause(self, name: str) -> None:
+        _retrying("pause", name)
 
-    def unpause(self, *names: str) -> None:
-        podman("unpause", *names)
+    def unpause(self, name: str) -> None:
+        _retrying("unpause", name)
 
     def exec(self, name: str, *command: str) -> str:
         return podman("exec", name, *command)

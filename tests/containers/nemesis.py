@@ -71,9 +71,12 @@ def restart_broker(compose: ComposeStack, log: FaultLog, restarts: list[Restart]
     queued after it (Redis: the AOF on its volume; RabbitMQ: quorum queues on its volume)."""
     broker = compose.name("redis" if compose.broker == "redis" else "rabbitmq")
     workers = [compose.name("celery-worker", n) for n in (1, 2)]
+    paused: list[str] = []
     with log.window(f"restart {broker}"):
-        compose.pause(*workers)
         try:
+            for worker in workers:
+                compose.pause(worker)
+                paused.append(worker)
             _wait_for(lambda: _queued(compose, broker) >= QUEUED_BEFORE_RESTART, "a queue")
             queued_before = _queued(compose, broker)
             restarted_at = time.time()
@@ -81,7 +84,8 @@ def restart_broker(compose: ComposeStack, log: FaultLog, restarts: list[Restart]
             healthy_at = compose.wait_healthy([broker])[broker]
             queued_after = _queued(compose, broker)
         finally:
-            compose.unpause(*workers)
+            for worker in paused:
+                compose.unpause(worker)
     # Nothing consumes while the workers are paused: a restart that lost messages shows here.
     assert queued_after >= queued_before > 0, (queued_before, queued_after)
     restarts.append(
