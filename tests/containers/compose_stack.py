@@ -1,9 +1,11 @@
 """docker/compose.yaml started under Podman (scripts/compose.sh), with the levers the
 container chaos pulls: SIGKILL a container, restart one, pause one, wait for health."""
 
+import http.client
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,6 +34,17 @@ def podman(*args: str, timeout: float = 120) -> str:
 
 class PodmanError(RuntimeError):
     pass
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=120)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(120)
+        self.sock.connect(self.socket_path)
 
 
 def _retrying(*args: str, timeout: float = 60) -> None:
@@ -168,8 +181,21 @@ class ComposeStack:
         podman("kill", "--signal", "KILL", name)
 
     def start(self, name: str) -> None:
-        """Start a stopped container; a killed one may still be being cleaned up."""
-        _retrying("start", name)
+        """Start a stopped container, as compose would: through the project's Docker-API
+        socket. (`podman start` from the command line may not find the network compose
+        made through the socket: "unable to find network with name or ID".)"""
+        socket_path = PROJECT_ROOT / "var" / "containers" / f"{self.project}.sock"
+        deadline = time.monotonic() + 60
+        while True:
+            api = _UnixHTTPConnection(str(socket_path))
+            api.request("POST", f"/v1.40/containers/{name}/start")
+            response = api.getresponse()
+            body = response.read().decode()
+            api.close()
+            if response.status in (204, 304):
+                return
+            assert time.monotonic() < deadline, f"start {name}: {response.status} {body}"
+            time.sleep(1)
 
     def restart(self, name: str) -> None:
         podman("restart", "--time", "10", name)
