@@ -181,24 +181,29 @@ class ComposeStack:
         podman("kill", "--signal", "KILL", name)
 
     def start(self, name: str) -> None:
-        """Start a stopped container, as compose would: through the project's Docker-API
-        socket. (`podman start` from the command line may not find the network compose
-        made through the socket: "unable to find network with name or ID".)"""
+        """Start a stopped container (a killed one may still be being cleaned up)."""
+        self._api_post(f"/containers/{name}/start")
+
+    def restart(self, name: str) -> None:
+        """Stop (SIGTERM, 10 s grace) and start again, as `docker restart` does."""
+        self._api_post(f"/containers/{name}/restart?t=10")
+
+    def _api_post(self, path: str, timeout: float = 60) -> None:
+        """Through the project's Docker-API socket, as compose does: `podman start` or
+        `podman restart` from the command line may not find the network compose made
+        through the socket ("unable to find network with name or ID")."""
         socket_path = PROJECT_ROOT / "var" / "containers" / f"{self.project}.sock"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             api = _UnixHTTPConnection(str(socket_path))
-            api.request("POST", f"/v1.40/containers/{name}/start")
+            api.request("POST", f"/v1.40{path}")
             response = api.getresponse()
             body = response.read().decode()
             api.close()
             if response.status in (204, 304):
                 return
-            assert time.monotonic() < deadline, f"start {name}: {response.status} {body}"
+            assert time.monotonic() < deadline, f"POST {path}: {response.status} {body}"
             time.sleep(1)
-
-    def restart(self, name: str) -> None:
-        podman("restart", "--time", "10", name)
 
     def pause(self, name: str) -> None:
         _retrying("pause", name)
