@@ -112,7 +112,7 @@ def test_two_workers_that_outlive_the_task_hard_time_limit_when_stopped(compose)
     kind, check = worker["healthcheck"]["test"]
     check = check.replace("$$", "$")  # compose's escape for a literal $
     assert kind == "CMD-SHELL"
-    assert "stat -c %Y \"$CELERY_WORKER_HEARTBEAT_FILE\"" in check
+    assert 'stat -c %Y "$CELERY_WORKER_HEARTBEAT_FILE"' in check
     assert f"-le {settings.CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS:.0f}" in check
     assert worker["environment"]["CELERY_WORKER_HEARTBEAT_FILE"]
 
