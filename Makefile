@@ -7,7 +7,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # these targets run is local development, tests or benchmarks.
 export DEBUG ?= True
 
-.PHONY: install system-packages services up ps lock upgrade outdated lock-check demo test lint types pytest chaos bench fuzz clean
+.PHONY: install system-packages services up ps lock upgrade outdated lock-check demo test lint types pytest chaos bench fuzz clean \
+  compose-images compose-build compose-up compose-down compose-ps compose-chaos
 
 # Every install comes from uv.lock (hashes checked, nothing resolved); uv itself comes from
 # scripts/bootstrap-uv.txt, pinned with its hashes, in a small venv of its own.
@@ -78,15 +79,42 @@ types: install
 	$(VENV)/bin/mypy
 
 pytest: install services
-	$(VENV)/bin/pytest -m "not chaos" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not chaos and not containers" $(PYTEST_ARGS)
 
 test: lock-check lint types pytest ## lint, types and the test suite against real services
 
 CHAOS_N ?= 500
-chaos: install services ## the fault suite and the crash-point matrix; tables and plot in reports/chaos.md, reports/chaos.png
+chaos: install services ## the fault suite and the crash-point matrix, then compose-chaos; tables and plot in reports/
 	rm -rf reports/chaos
 	CHAOS_N=$(CHAOS_N) $(VENV)/bin/pytest -m chaos tests/chaos -s -p no:randomly $(PYTEST_ARGS); \
-	  status=$$?; $(PY) -m tests.chaos.report; exit $$status
+	  status=$$?; $(PY) -m tests.chaos.report; \
+	  $(MAKE) --no-print-directory compose-chaos || status=1; exit $$status
+
+# --- the compose stack under Podman (README "Deploying"); BROKER=redis or rabbitmq ----------
+BROKER ?= redis
+export BROKER
+compose-images: ## base images from Debian packages (debootstrap + podman import), cached by recipe
+	bash scripts/container_images.sh
+
+compose-build: ## the app image from uv.lock on the Debian-built Python; build time and size
+	bash scripts/compose.sh build
+
+compose-up: compose-build ## docker/compose.yaml under Podman (BROKER=rabbitmq for the override)
+	bash scripts/compose.sh up
+	bash scripts/compose.sh ps
+
+compose-ps:
+	bash scripts/compose.sh ps
+
+compose-down: ## stop and remove every container, volume and network of compose-up
+	bash scripts/compose.sh down
+
+COMPOSE_CHAOS_N ?= 120
+compose-chaos: install compose-build ## container faults under load, Redis then RabbitMQ; reports/containers.md
+	rm -rf reports/containers
+	COMPOSE_CHAOS_N=$(COMPOSE_CHAOS_N) $(VENV)/bin/pytest -m containers tests/containers -s \
+	  -p no:randomly $(PYTEST_ARGS)
+	cat reports/containers.md
 
 FUZZ_EXAMPLES ?= 300
 fuzz: install services ## a longer schemathesis run (all checks) against a real gunicorn

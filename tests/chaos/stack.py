@@ -55,6 +55,8 @@ class ChaosStack:
     worker_args: tuple[str, ...] = ()
     clock: ServiceClock = field(default_factory=ServiceClock)
     webhooks: bool = False
+    # Where the fake Stripe reaches the web, when not at web_url (a container network).
+    webhook_web_url: str = ""
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class ChaosStack:
         that met a fault is retried within the scenario's drain.
         """
         endpoint = {
-            "url": f"{self.web_url}/api/v1/webhooks/stripe",
+            "url": f"{self.webhook_web_url or self.web_url}/api/v1/webhooks/stripe",
             "secret": settings.STRIPE_WEBHOOK_SECRET,
             # As the README tells production to subscribe: only the events we act on.
             "enabled_events": list(stripe_webhooks.HANDLED_EVENT_TYPES),

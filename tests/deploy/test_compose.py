@@ -108,7 +108,12 @@ def test_two_workers_that_outlive_the_task_hard_time_limit_when_stopped(compose)
     assert worker["deploy"]["replicas"] == 2
     assert seconds(worker["stop_grace_period"]) > celery_app.conf.task_time_limit
     assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"  # Celery's warm shutdown
-    assert worker["healthcheck"]["test"] == ["CMD", "python", "manage.py", "worker_alive"]
+    # worker_alive's rule, in the shell: the heartbeat file at most its max age old.
+    kind, check = worker["healthcheck"]["test"]
+    check = check.replace("$$", "$")  # compose's escape for a literal $
+    assert kind == "CMD-SHELL"
+    assert 'stat -c %Y "$CELERY_WORKER_HEARTBEAT_FILE"' in check
+    assert f"-le {settings.CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS:.0f}" in check
     assert worker["environment"]["CELERY_WORKER_HEARTBEAT_FILE"]
 
 
@@ -204,3 +209,59 @@ def _volume(volume: str | dict[str, str]) -> str:
     if isinstance(volume, str):
         return re.sub(r":(ro|rw)$", "", volume)
     return f"{volume['source']}:{volume['target']}"
+
+
+def test_every_published_port_is_on_loopback_only(compose_rabbitmq):
+    published = [
+        (name, port)
+        for name, service in compose_rabbitmq["services"].items()
+        for port in service.get("ports", [])
+    ]
+    assert published
+    for name, port in published:
+        host_ip = port["host_ip"] if isinstance(port, dict) else port.split(":")[0]
+        assert host_ip == "127.0.0.1", (name, port)
+
+
+def test_images_come_from_variables_that_default_to_the_upstream_names():
+    defaults = {
+        "postgres": "postgres:16.4-bookworm",
+        "redis": "redis:7.2.5-bookworm",
+        "rabbitmq": "rabbitmq:3.13.7-management",
+        "web": "payments:local",
+    }
+    built_here = {
+        "POSTGRES_IMAGE": "localhost/payments-postgres:x",
+        "REDIS_IMAGE": "localhost/payments-redis:x",
+        "RABBITMQ_IMAGE": "localhost/payments-rabbitmq:x",
+        "PYTHON_IMAGE": "localhost/payments-python:x",
+    }
+    for env, expected in ((SECRETS, defaults), ({**SECRETS, **built_here}, None)):
+        result = resolve("compose.yaml", "compose.rabbitmq.yaml", env=env)
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        images = {name: services[name]["image"] for name in defaults}
+        if expected is not None:
+            assert images == expected
+        else:
+            local = {name: built_here[f"{name.upper()}_IMAGE"] for name in ("postgres", "redis")}
+            local["rabbitmq"] = built_here["RABBITMQ_IMAGE"]
+            assert images == {**defaults, **local}
+            assert services["web"]["build"]["args"]["PYTHON_IMAGE"] == built_here["PYTHON_IMAGE"]
+
+
+def test_services_not_built_from_debian_packages_sit_behind_a_profile(compose):
+    profiled = {name for name, service in compose["services"].items() if service.get("profiles")}
+    assert profiled == {"otel-collector", "jaeger", "prometheus", "grafana"}
+    assert all(compose["services"][name]["profiles"] == ["observability"] for name in profiled)
+
+
+def test_app_containers_have_read_only_roots_and_write_only_to_tmpfs_and_volumes(compose):
+    services = compose["services"]
+    for name in APP_SERVICES:
+        assert services[name]["read_only"] is True, name
+        assert "/tmp" in services[name]["tmpfs"], name
+    assert "mail:/app/var/mail" in [_volume(v) for v in services["celery-worker"]["volumes"]]
+    assert "fakestripe-data:/app/var/data" in [
+        _volume(v) for v in services["fakestripe"]["volumes"]
+    ]
