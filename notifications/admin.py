@@ -1,17 +1,17 @@
 """Django admin for notifications: view only."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from config.tracing_ui import trace_link
+from config.view_only_admin import ViewOnlyAdmin
 from notifications.models import Notification
 
 
+# One row per (kind, subject) is what makes a receipt exactly-once (I5): a row deleted
+# or added by hand would send a second one or none; the sweeper re-drives unsent ones.
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin[Notification]):
+class NotificationAdmin(ViewOnlyAdmin, admin.ModelAdmin[Notification]):
     list_display = ("dedupe_key", "kind", "status", "attempts", "created_at", "sent_at")
     list_filter = ("kind", "status")
     search_fields = ("=dedupe_key", "=subject", "=trace_id")
@@ -33,14 +33,3 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
     @admin.display(description="trace in the tracing UI")
     def trace(self, notification: Notification) -> SafeString | str:
         return trace_link(notification.trace_id)
-
-    # One row per (kind, subject) is what makes a receipt exactly-once (I5): a row deleted
-    # or added by hand would send a second one or none; the sweeper re-drives unsent ones.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -1,15 +1,13 @@
 """The outbox in the admin: view only, to see what the broker has not been given yet."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from config.view_only_admin import ViewOnlyAdmin
 from outbox.models import OutboxMessage
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin[OutboxMessage]):
+class OutboxMessageAdmin(ViewOnlyAdmin, admin.ModelAdmin[OutboxMessage]):
     """No add, change or delete: a row is work owed (a charge, a receipt) until published.
 
     The relay publishes rows, `manage.py payments_replay` re-drives them; a row added by
@@ -19,12 +17,3 @@ class OutboxMessageAdmin(admin.ModelAdmin[OutboxMessage]):
     list_display = ("id", "task_name", "created_at", "published_at", "publish_attempts")
     list_filter = (("published_at", admin.EmptyFieldListFilter), "task_name")
     readonly_fields = tuple(f.name for f in OutboxMessage._meta.fields)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from config.tracing_ui import trace_link
+from config.view_only_admin import ViewOnlyAdmin
 from payments import admin_actions, services
 from payments.models import (
     ApiClient,
@@ -95,20 +96,11 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(admin.ModelAdmin[PaymentEvent]):
+class PaymentEventAdmin(ViewOnlyAdmin, admin.ModelAdmin[PaymentEvent]):
     list_display = ("created_at", "payment", "from_status", "to_status", "actor", "trace_id")
     list_filter = ("to_status", "actor")
     search_fields = ("=payment__id", "=trace_id")
     list_select_related = ("payment",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # Keys are made by `manage.py create_api_client` / `api_key`, which show the key once; the
@@ -159,8 +151,10 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         return False
 
 
+# Made by the API and removed by the expiry task (payments.expire_idempotency_records):
+# a record deleted by hand would let a retried request charge as a new payment.
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
+class IdempotencyRecordAdmin(ViewOnlyAdmin, admin.ModelAdmin[IdempotencyRecord]):
     list_display = ("client", "key", "response_status", "created_at", "completed_at")
     search_fields = ("=key",)
     exclude = ("response_body",)
@@ -173,17 +167,6 @@ class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
         "completed_at",
         "created_at",
     )
-
-    # Made by the API and removed by the expiry task (payments.expire_idempotency_records):
-    # a record deleted by hand would let a retried request charge as a new payment.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Refund)
