@@ -32,7 +32,7 @@ def _work_queue(name: str) -> Queue:
     )
 
 
-WORK_QUEUES = ("payments", "notifications", "maintenance")
+WORK_QUEUES = ("charges", "payments", "notifications", "maintenance")
 DEAD_LETTER_QUEUE = Queue(
     "dead_letters",
     DEAD_LETTER_EXCHANGE,

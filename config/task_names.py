@@ -19,8 +19,11 @@ RECOVER_STUCK_WORK = "outbox.recover_stuck_work"
 
 # One queue per concern, so a flood of emails never delays charging; everything not
 # listed (the sweepers and other periodic work) goes to the default `maintenance` queue.
+# Charges have a queue of their own, served by workers of their own: a sale's backlog of
+# charges waits on Stripe's rate limit for minutes, and refunds, webhook events, receipts
+# and sweepers must not wait behind it.
 QUEUE_OF_TASK = {
-    CHARGE_PAYMENT: "payments",
+    CHARGE_PAYMENT: "charges",
     REFUND_PAYMENT: "payments",
     PROCESS_STRIPE_EVENT: "payments",
     SEND_NOTIFICATION: "notifications",

@@ -3,8 +3,8 @@
 #
 # Ports, the data directory and the database come from the environment, so a second stack
 # (a test, another checkout) runs next to this one: WEB_PORT, REDIS_PORT, FAKESTRIPE_PORT,
-# CELERY_MONITOR_PORT, WORKER1_METRICS_PORT, WORKER2_METRICS_PORT, FLOWER_PORT, VAR_DIR,
-# DATABASE_URL.
+# CELERY_MONITOR_PORT, WORKER1_METRICS_PORT, WORKER2_METRICS_PORT, CHARGES1_METRICS_PORT,
+# CHARGES2_METRICS_PORT, FLOWER_PORT, VAR_DIR, DATABASE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 project_dir="$PWD"
@@ -24,6 +24,13 @@ export FAKESTRIPE_PROFILE="${FAKESTRIPE_PROFILE:-live}"
 export CELERY_MONITOR_PORT="${CELERY_MONITOR_PORT:-9808}"
 export WORKER1_METRICS_PORT="${WORKER1_METRICS_PORT:-9809}"
 export WORKER2_METRICS_PORT="${WORKER2_METRICS_PORT:-9810}"
+export CHARGES1_METRICS_PORT="${CHARGES1_METRICS_PORT:-9811}"
+export CHARGES2_METRICS_PORT="${CHARGES2_METRICS_PORT:-9812}"
+# The charge workers' pool and size (supervisord.conf says why prefork, 12 each).
+export CHARGES_POOL="${CHARGES_POOL:-prefork}"
+export CHARGES_CONCURRENCY="${CHARGES_CONCURRENCY:-12}"
+# Workers yield the CPU to the web (0 = same priority).
+export WORKER_NICE="${WORKER_NICE:-10}"
 export FLOWER_PORT="${FLOWER_PORT:-5555}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_dev_fake}"
 # Every process of this stack talks to this stack's Redis and fake Stripe, whatever .env says.
@@ -34,7 +41,7 @@ export EMAIL_FILE_PATH="${EMAIL_FILE_PATH:-$VAR_DIR/mail}"
 # The web processes share their port (SO_REUSEPORT), so a port already taken by another
 # stack would be shared silently: refuse instead.
 for name in WEB_PORT REDIS_PORT FAKESTRIPE_PORT CELERY_MONITOR_PORT WORKER1_METRICS_PORT \
-    WORKER2_METRICS_PORT FLOWER_PORT; do
+    WORKER2_METRICS_PORT CHARGES1_METRICS_PORT CHARGES2_METRICS_PORT FLOWER_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/${!name}") 2>/dev/null; then
     echo "port ${!name} ($name) is in use: stop what listens there or set $name" >&2
     exit 1
@@ -76,7 +83,7 @@ cat <<INFO
   Admin        http://127.0.0.1:${WEB_PORT}/admin/   (admin / $(cat "$VAR_DIR/admin_password" 2>/dev/null || echo "your existing password"))
   Flower       http://127.0.0.1:${FLOWER_PORT}/   (flower / $(cat "$VAR_DIR/flower_password"); read-only)
   Health       http://127.0.0.1:${WEB_PORT}/healthz   http://127.0.0.1:${WEB_PORT}/readyz
-  Metrics      http://127.0.0.1:${WEB_PORT}/metrics   monitor :${CELERY_MONITOR_PORT}   workers :${WORKER1_METRICS_PORT} :${WORKER2_METRICS_PORT}
+  Metrics      http://127.0.0.1:${WEB_PORT}/metrics   monitor :${CELERY_MONITOR_PORT}   workers :${WORKER1_METRICS_PORT} :${WORKER2_METRICS_PORT} :${CHARGES1_METRICS_PORT} :${CHARGES2_METRICS_PORT}
   Fake Stripe  http://127.0.0.1:${FAKESTRIPE_PORT}/_fake/ledger
   Redis        redis-cli -p ${REDIS_PORT}   (AOF in ${VAR_DIR}/redis)
   Emails       ${VAR_DIR}/mail/

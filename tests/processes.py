@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from config.queues import WORK_QUEUES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -133,7 +135,7 @@ def celery_worker(
             "-n",
             f"{name}@%h",
             "-Q",
-            "payments,notifications,maintenance",
+            ",".join(WORK_QUEUES),
             "--concurrency",
             str(concurrency),
             "-l",

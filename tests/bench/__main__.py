@@ -37,6 +37,7 @@ from tests.bench import (  # noqa: E402
     report,
     table_size,
     throughput,
+    worker_pools,
 )
 from tests.bench import stack as bench_stack  # noqa: E402
 from tests.bench.measure import load_average  # noqa: E402
@@ -56,6 +57,7 @@ FULL = {
     "reconciliation": True,
     "surge_seconds": 120,
     "surge_drain_limit": 900,
+    "pool_backlog": 1200,
 }
 QUICK = {
     **FULL,
@@ -72,6 +74,7 @@ QUICK = {
     "reconciliation": False,
     "surge_seconds": 10,
     "surge_drain_limit": 60,
+    "pool_backlog": 100,
 }
 
 
@@ -85,7 +88,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only these parts (surge throughput cpu latency otel scaling "
+        help="run only these parts (surge pools throughput cpu latency otel scaling "
         "table_size recovery reconciliation)",
     )
     parser.add_argument(
@@ -96,8 +99,8 @@ def main() -> None:
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     parts = options.only or [
-        "surge", "throughput", "cpu", "latency", "otel", "scaling", "table_size", "recovery",
-        "reconciliation",
+        "surge", "pools", "throughput", "cpu", "latency", "otel", "scaling", "table_size",
+        "recovery", "reconciliation",
     ]  # fmt: skip
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix="payments-bench-"))
@@ -253,8 +256,17 @@ def run_surge(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_pools(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
+    """The charges queue's pool candidates, each draining the same backlog."""
+    return {
+        "load": load(),
+        "runs": worker_pools.compare(work, sizes["pool_backlog"]),
+    }
+
+
 RUNNERS = {
     "surge": run_surge,
+    "pools": run_pools,
     "throughput": run_throughput,
     "cpu": run_cpu,
     "latency": run_latency,

@@ -63,19 +63,22 @@ def outcome(
     }
 
 
-def service(work: Path, surge_seconds: float, drain_limit: float) -> dict[str, Any]:
-    """The surge against scripts/up.sh's stack (`make up`), production sweepers."""
+def service(
+    work: Path, surge_seconds: float, drain_limit: float, layout: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The surge against scripts/up.sh's stack (`make up`: its sizes, the live fake Stripe,
+    production sweepers); `layout` overrides up.sh's variables (CHARGES_POOL, …)."""
     work.mkdir(parents=True, exist_ok=True)
     bench_stack.recreate_database()
     env = {
         # One client sends the whole surge: above a single key's limit, which is not measured.
         "API_RATE_LIMIT_REQUESTS": "100000",
-        "FAKESTRIPE_PROFILE": "live",
         "LOG_LEVEL": "WARNING",
-        # make up's own: two gunicorn workers per web process (the harness runs one).
-        "WEB_CONCURRENCY": "2",
+        **(layout or {}),
     }
-    with make_up(work / "var", bench_stack.DATABASE_URL, env=env, sweepers={}) as stack:
+    with make_up(
+        work / "var", bench_stack.DATABASE_URL, env=env, sweepers={}, test_sized=False
+    ) as stack:
         key = (work / "var" / "demo_api_key").read_text().strip()
         target = surge.Target(
             name="service",

@@ -12,9 +12,13 @@ from pathlib import Path
 from tests.bench import stack as bench_stack
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+CHARGE_WORKERS = "charge workers (celery)"
 # Matched against a process's command line, first match wins.
 ROLES = (
     ("gunicorn", "web (gunicorn)"),
+    # make up's charge workers (their node names), apart from the other workers.
+    ("charges1@", CHARGE_WORKERS),
+    ("charges2@", CHARGE_WORKERS),
     ("celery", "workers (celery)"),
     ("fakestripe", "fake Stripe"),
     ("redis-server", "Redis"),

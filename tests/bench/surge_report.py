@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 
 from tests.bench import surge
 
+# Stripe's default per-endpoint limit, which the drain is measured against.
+LIMIT_PER_SECOND = 25.0
 SIDES = (("service", "this service (`make up`)"), ("peer", "the guide's snippet (peer)"))
 
 
@@ -54,6 +56,50 @@ def section(results: dict[str, Any], table: Any) -> list[str]:
         table(["", *[label for _, label in SIDES]], rows),
         "",
         "![surge](bench_surge.png)",
+        "",
+    ]
+
+
+def pools_section(results: dict[str, Any], table: Any) -> list[str]:
+    """The charges queue's pool candidates draining one backlog (tests/bench/worker_pools.py)."""
+    part = results.get("pools")
+    if not part:
+        return []
+    rows = [
+        [
+            run["label"],
+            str(run["slots"]),
+            f"{run['charges_per_second']:.1f}/s",
+            f"{run['charges_per_second'] / LIMIT_PER_SECOND:.0%}",
+            f"{run['cpu_ms_per_charge']:.1f}",
+            f"{run['resident_mb']:.0f} MB",
+            f"{run['stripe_429']:,} of {run['stripe_requests']:,}",
+            f"{run['final']:,} of {run['payments']:,}",
+        ]
+        for run in part["runs"]
+    ]
+    backlog = part["runs"][0]["payments"] if part["runs"] else 0
+    return [
+        "## Worker pools on the charges queue",
+        "",
+        f"`make up`'s stack with the live fake Stripe; {backlog:,} payments accepted while the "
+        "two charge workers were stopped, then the workers started. Drain: charges per second "
+        "between 10% and 90% of the backlog. CPU and memory: the charge workers only. "
+        f"Load before: {part['load']}.",
+        "",
+        table(
+            [
+                "charge workers (2 of them)",
+                "slots",
+                "drain",
+                f"of Stripe's {LIMIT_PER_SECOND:.0f}/s",
+                "CPU ms per charge",
+                "resident memory",
+                "Stripe 429s",
+                "final",
+            ],
+            rows,
+        ),
         "",
     ]
 

@@ -183,11 +183,11 @@ def probe_payment(stack: ChaosStack, api_key: str, number: int) -> int:
 
 def kill_queue_leader_then_lose_quorum(cluster: RabbitCluster, measures: DrillMeasures) -> Nemesis:
     def nemesis(stack: ChaosStack, log: FaultLog) -> None:
-        leader = cluster.queue_leader("payments")
-        assert leader is not None, "the payments queue has a leader"
-        with log.window(f"kill -9 the node leading the payments queue (zone {leader.zone})"):
+        leader = cluster.queue_leader("charges")
+        assert leader is not None, "the charges queue has a leader"
+        with log.window(f"kill -9 the node leading the charges queue (zone {leader.zone})"):
             leader.kill()
-            election = cluster.wait_for_new_leader("payments", leader)
+            election = cluster.wait_for_new_leader("charges", leader)
             measures.details["leader_election_seconds"] = election
             measures.seconds_without_leader += election
             time.sleep(3)  # two nodes carry the load
@@ -270,7 +270,7 @@ def run_sentinel_drill(directory: Path, count: int) -> dict[str, Any]:
             assert_invariants(report)
             # queue_status read the promoted master's queues (it prints one line each).
             return record(
-                report, measures, queue_status_followed="payments" in measures.queue_status
+                report, measures, queue_status_followed="charges" in measures.queue_status
             )
     finally:
         cluster.stop()

@@ -100,7 +100,7 @@ def lose_messages_to_the_sweeper(stack: ChaosStack, log: FaultLog) -> None:
     Runs under a compressed clock with the production thresholds (900 s, every 60 s):
     a payment whose message is gone waits 900 service seconds, then is re-driven.
     """
-    _wait_for_backlog(stack, queue="payments")
+    _wait_for_backlog(stack, queue="charges")
     with log.window("FLUSHALL with charges queued: no message left to finish them"):
         stack.redis_cli("FLUSHALL")
         time.sleep(1)

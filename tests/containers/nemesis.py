@@ -21,6 +21,8 @@ SETTLE_SECONDS = 8.0
 DOWN_SECONDS = 3.0
 # Enough waiting messages that a lost queue could not pass unnoticed.
 QUEUED_BEFORE_RESTART = 5
+# Every worker service of docker/compose.yaml: paused together, nothing consumes.
+WORKERS = ("celery-worker", "celery-charges")
 # Sum of every list in Redis: kombu keeps each queue (and priority sub-queue) as one.
 REDIS_QUEUED = (
     "local n = 0 for _, k in ipairs(redis.call('KEYS', '*')) do "
@@ -46,9 +48,9 @@ def container_faults(compose: ComposeStack, restarts: list[Restart]) -> Nemesis:
 
 
 def kill_worker(compose: ComposeStack, log: FaultLog, restarts: list[Restart]) -> None:
-    """`docker kill celery-worker-1`: SIGKILL mid-task; the other worker goes on, and the
-    killed one's tasks come back (redelivered, or re-driven by the sweeper)."""
-    worker = compose.name("celery-worker", 1)
+    """`docker kill celery-charges-1`: SIGKILL mid-charge; the other charge worker goes on,
+    and the killed one's tasks come back (redelivered, or re-driven by the sweeper)."""
+    worker = compose.name("celery-charges", 1)
     with log.window(f"SIGKILL {worker}"):
         _wait_for(lambda: _processing() > 0, "a charge in flight")
         killed_at = time.time()
@@ -70,7 +72,7 @@ def restart_broker(compose: ComposeStack, log: FaultLog, restarts: list[Restart]
     """Restart the broker's container with the workers paused: what was queued is still
     queued after it (Redis: the AOF on its volume; RabbitMQ: quorum queues on its volume)."""
     broker = compose.name("redis" if compose.broker == "redis" else "rabbitmq")
-    workers = [compose.name("celery-worker", n) for n in (1, 2)]
+    workers = [compose.name(service, n) for service in WORKERS for n in (1, 2)]
     paused: list[str] = []
     with log.window(f"restart {broker}"):
         try:

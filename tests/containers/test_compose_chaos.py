@@ -41,4 +41,6 @@ def test_nothing_lost_or_charged_twice_when_containers_die(broker, compose_datab
     assert report.refunds_accepted > 0
     assert report.webhooks_delivered > 0
     assert [r.fault for r in restarts] == [f.format(broker=broker) for f in FAULTS]
-    assert {"web", "celery-worker"} <= {name.split("_")[1] for name in compose.start_to_healthy}
+    assert {"web", "celery-worker", "celery-charges"} <= {
+        name.split("_")[1] for name in compose.start_to_healthy
+    }

@@ -23,6 +23,8 @@ PROGRAMS = (
     "web2",
     "worker1",
     "worker2",
+    "charges1",
+    "charges2",
     "beat",
     "monitor",
     "flower",
@@ -34,8 +36,15 @@ PORT_VARIABLES = (
     "CELERY_MONITOR_PORT",
     "WORKER1_METRICS_PORT",
     "WORKER2_METRICS_PORT",
+    "CHARGES1_METRICS_PORT",
+    "CHARGES2_METRICS_PORT",
     "FLOWER_PORT",
 )
+
+# The kill tests check survival, not pace: one gunicorn worker per web process (two
+# processes still share the port), two charge slots per charge worker and an instant fake
+# Stripe (make up's own is live).
+TEST_SIZES = {"WEB_CONCURRENCY": "1", "CHARGES_CONCURRENCY": "2", "FAKESTRIPE_PROFILE": "zero"}
 
 
 @dataclass
@@ -109,7 +118,7 @@ class MakeUp:
 
     def serves(self, program: str, since: float = 0.0) -> bool:
         """Each program's own sign of work: a port that answers, a heartbeat newer than `since`."""
-        if program.startswith("worker"):
+        if program.startswith(("worker", "charges")):
             heartbeat = self.var_dir / "run" / f"{program}.alive"
             return heartbeat.exists() and heartbeat.stat().st_mtime >= since
         if program == "redis":
@@ -178,10 +187,12 @@ def make_up(
     *,
     env: dict[str, str] | None = None,
     sweepers: dict[str, str] = FAST_SWEEPERS,
+    test_sized: bool = True,
 ) -> Iterator[MakeUp]:
     """scripts/up.sh (what `make up` runs after installing) on free ports and this database.
 
-    `sweepers={}` keeps the production thresholds; `env` adds to the stack's environment."""
+    `sweepers={}` keeps the production thresholds; `env` adds to the stack's environment;
+    `test_sized=False` keeps make up's own sizes and fake Stripe profile (benchmarks)."""
     extra_env = env or {}
     env = {
         **{variable: str(processes.free_port()) for variable in PORT_VARIABLES},
@@ -189,10 +200,7 @@ def make_up(
         "VAR_DIR": str(var_dir),
         "DATABASE_URL": database_url,
         "VENV_BIN": str(processes.BIN),
-        # One gunicorn worker per web process: two processes still share the port.
-        "WEB_CONCURRENCY": "1",
-        # The kill tests check survival, not pace: an instant fake (make up's own is live).
-        "FAKESTRIPE_PROFILE": "zero",
+        **(TEST_SIZES if test_sized else {}),
         **extra_env,
     }
     supervisord = processes.spawn(["bash", "scripts/up.sh"], var_dir.parent / "up.log", env)

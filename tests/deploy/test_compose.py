@@ -12,6 +12,7 @@ import yaml
 from django.conf import settings
 
 from config.celery import app as celery_app
+from config.queues import WORK_QUEUES
 from tests.processes import PROJECT_ROOT
 
 DOCKER_DIR = PROJECT_ROOT / "docker"
@@ -26,7 +27,10 @@ SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": "compose-test-grafana",
     "RABBITMQ_PASSWORD": "compose-test-rabbitmq",
 }
-APP_SERVICES = {"migrate", "web", "celery-worker", "celery-beat", "monitor", "flower", "fakestripe"}
+APP_SERVICES = {
+    "migrate", "web", "celery-worker", "celery-charges", "celery-beat", "monitor", "flower",
+    "fakestripe",
+}  # fmt: skip
 ONE_SHOT = {"migrate"}
 # The collector's image is built FROM scratch: no shell or binary to run a check with.
 NO_HEALTHCHECK_POSSIBLE = {"otel-collector"}
@@ -102,8 +106,9 @@ def test_postgres_has_a_volume_and_a_health_check(compose):
     assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
 
 
-def test_two_workers_that_outlive_the_task_hard_time_limit_when_stopped(compose):
-    worker = compose["services"]["celery-worker"]
+@pytest.mark.parametrize("name", ["celery-worker", "celery-charges"])
+def test_two_workers_that_outlive_the_task_hard_time_limit_when_stopped(compose, name):
+    worker = compose["services"][name]
 
     assert worker["deploy"]["replicas"] == 2
     assert seconds(worker["stop_grace_period"]) > celery_app.conf.task_time_limit
@@ -115,6 +120,22 @@ def test_two_workers_that_outlive_the_task_hard_time_limit_when_stopped(compose)
     assert 'stat -c %Y "$CELERY_WORKER_HEARTBEAT_FILE"' in check
     assert f"-le {settings.CELERY_WORKER_HEARTBEAT_MAX_AGE_SECONDS:.0f}" in check
     assert worker["environment"]["CELERY_WORKER_HEARTBEAT_FILE"]
+
+
+def test_charges_have_workers_of_their_own_and_every_queue_is_served(compose):
+    def queues(name: str) -> set[str]:
+        command = compose["services"][name]["command"]
+        return set(command[command.index("-Q") + 1].split(","))
+
+    assert queues("celery-charges") == {"charges"}
+    assert queues("celery-worker") | queues("celery-charges") == set(WORK_QUEUES)
+
+
+def test_the_web_outweighs_the_workers_for_cpu(compose):
+    services = compose["services"]
+
+    for worker in ("celery-worker", "celery-charges"):
+        assert services["web"]["cpu_shares"] >= 4 * services[worker]["cpu_shares"]
 
 
 def test_beat_runs_twice_and_the_leader_lock_decides_who_dispatches(compose):

@@ -131,7 +131,7 @@ def test_the_alarm_and_the_scaling_policy_land_as_written(aws):
         "MetricAlarms"
     ]
     assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "Backlog")
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "payments"}]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "charges"}]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 100)
     assert alarm["Period"] * alarm["EvaluationPeriods"] == 300  # over 100 for 5 minutes
     assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]  # every minute of the 5
@@ -165,7 +165,7 @@ def test_publish_queue_metrics_puts_the_backlog_into_cloudwatch(aws, transaction
         for _ in range(4):
             celery_app.send_task(task_names.CHARGE_PAYMENT, args=["1"], connection=connection)
         celery_app.send_task(task_names.SEND_NOTIFICATION, args=["1"], connection=connection)
-        assert connection.default_channel.basic_get("payments", no_ack=False) is not None
+        assert connection.default_channel.basic_get("charges", no_ack=False) is not None
         for name in (
             task_names.CHARGE_PAYMENT,
             task_names.CHARGE_PAYMENT,
@@ -201,7 +201,7 @@ def test_publish_queue_metrics_puts_the_backlog_into_cloudwatch(aws, transaction
         assert len(points) == 1, (metric, queue, points)
         return float(points[0]["Maximum"])
 
-    assert latest("Backlog", "payments") == 3 + 1 + 2
+    assert latest("Backlog", "charges") == 3 + 1 + 2
     assert latest("Backlog", "notifications") == 1 + 1
     assert latest("Backlog", "maintenance") == 0
     assert latest("Backlog", "all") == 8

@@ -72,24 +72,51 @@ def test_three_workers_spread_over_zones(manifests):
     assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [ZONE]
 
 
-def test_scaling_down_never_kills_a_running_task(manifests):
-    worker = find(manifests, "Deployment", "worker")
+WORKERS = ("worker", "charges-worker")
+
+
+def consumed_queues(worker: dict[str, Any]) -> set[str]:
+    command = container(worker)["command"]
+    return set(command[command.index("-Q") + 1].split(","))
+
+
+def test_the_workers_together_consume_every_queue_and_charges_alone_have_their_own(manifests):
+    queues = {name: consumed_queues(find(manifests, "Deployment", name)) for name in WORKERS}
+
+    assert queues["charges-worker"] == {"charges"}
+    assert queues["worker"] | queues["charges-worker"] == set(WORK_QUEUES)
+    assert not queues["worker"] & queues["charges-worker"]
+
+
+def test_the_web_outweighs_the_workers_for_cpu(manifests):
+    def cpu_request(name: str) -> float:
+        cpu = container(find(manifests, "Deployment", name))["resources"]["requests"]["cpu"]
+        return float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+    for worker in WORKERS:
+        assert cpu_request("web") >= 4 * cpu_request(worker)
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_scaling_down_never_kills_a_running_task(manifests, name):
+    worker = find(manifests, "Deployment", name)
     pod = worker["spec"]["template"]["spec"]
     pre_stop = " ".join(container(worker)["lifecycle"]["preStop"]["exec"]["command"])
 
     assert pod["terminationGracePeriodSeconds"] > celery_app.conf.task_time_limit + 15
     assert "cancel_consumer" in pre_stop
-    assert all(queue in pre_stop for queue in WORK_QUEUES)
+    assert all(queue in pre_stop for queue in consumed_queues(worker))
 
 
 def test_probes_use_the_services_own_health_checks(manifests):
     web = container(find(manifests, "Deployment", "web"))
-    worker = container(find(manifests, "Deployment", "worker"))
 
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_alive"]
+    for name in WORKERS:
+        worker = container(find(manifests, "Deployment", name))
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert worker[probe]["exec"]["command"] == ["python", "manage.py", "worker_alive"]
     flower = container(find(manifests, "Deployment", "flower"))
     assert flower["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
 
@@ -101,7 +128,7 @@ def test_beat_twice_and_budgets_for_every_replicated_process(manifests):
         for m in manifests
         if m["kind"] == "PodDisruptionBudget"
     }
-    assert {"web", "worker", "beat"} <= budgets.keys()
+    assert {"web", "worker", "charges-worker", "beat"} <= budgets.keys()
     for name, deployment in (
         (m["metadata"]["name"], m) for m in manifests if m["kind"] == "Deployment"
     ):
@@ -119,24 +146,24 @@ def test_every_pod_runs_as_non_root_with_limits(manifests):
             assert each["resources"]["limits"]["memory"], manifest["metadata"]["name"]
 
 
-def test_keda_scales_the_workers_on_a_backlog_the_monitor_really_exports(manifests):
-    scaled = find(manifests, "ScaledObject", "worker")
+@pytest.mark.parametrize("name", WORKERS)
+def test_keda_scales_the_workers_on_a_backlog_the_monitor_really_exports(manifests, name):
+    scaled = find(manifests, "ScaledObject", name)
+    deployment = find(manifests, "Deployment", name)
     [trigger] = scaled["spec"]["triggers"]
     query = trigger["metadata"]["query"]
     registry = CollectorRegistry()
     StateMetrics(registry)
     exported = {family.name for family in registry.collect()}
 
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "worker"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == name
     assert trigger["type"] == "prometheus"
     metrics_in_query = set(re.findall(r"([a-zA-Z_:][\w:]*)\{", query))
     assert metrics_in_query == {"celery_queue_backlog"}
     assert metrics_in_query <= exported
-    assert set(re.search(r'queue_name=~"([^"]+)"', query)[1].split("|")) == set(WORK_QUEUES)
-    assert (
-        scaled["spec"]["minReplicaCount"]
-        == find(manifests, "Deployment", "worker")["spec"]["replicas"]
-    )
+    queues = set(re.search(r'queue_name=~"([^"]+)"', query)[1].split("|"))
+    assert queues == consumed_queues(deployment)
+    assert scaled["spec"]["minReplicaCount"] == deployment["spec"]["replicas"]
     assert trigger["metadata"]["ignoreNullValues"] == "false"
     assert scaled["spec"]["fallback"]["replicas"] >= scaled["spec"]["minReplicaCount"]
 

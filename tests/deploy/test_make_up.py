@@ -31,7 +31,7 @@ ACCEPTED_BETWEEN_KILLS = 2
 # Whose sibling is killed next, or who carries the load: the next kill waits until it is
 # back at work, so no two of them are ever down at once. The others are only waited for
 # until supervisord runs them again; every process must serve again at the end.
-WAIT_UNTIL_SERVING = {"redis", "web1", "web2", "worker1", "worker2"}
+WAIT_UNTIL_SERVING = {"redis", "web1", "web2", "worker1", "worker2", "charges1", "charges2"}
 
 
 @dataclass

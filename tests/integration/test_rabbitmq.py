@@ -9,6 +9,7 @@ import requests
 from kombu import Connection
 
 from config.celery import app as celery_app
+from config.queues import WORK_QUEUES
 from payments import services
 from tests import processes
 from tests.integration.conftest import api_session, post_payment, wait_for, wait_for_final_status
@@ -74,9 +75,7 @@ def test_work_queues_are_quorum_queues_with_a_dead_letter_queue(rabbit_stack, tr
 
     assert wait_for_final_status(payment_id).status == "succeeded"
     queues = queue_table(rabbit_stack["vhost"])
-    assert {queues[name]["type"] for name in ("payments", "notifications", "maintenance")} == {
-        "quorum"
-    }
+    assert {queues[name]["type"] for name in WORK_QUEUES} == {"quorum"}
     assert queues["dead_letters"]["type"] == "quorum"
 
 

@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from config.celery import app as celery_app
+from config.queues import WORK_QUEUES
 from notifications.models import Notification, NotificationStatus
 from tests.integration.conftest import wait_for, wait_for_final_status
 from tests.observability.conftest import WORKER_NAME, Scrape, eventually, pay
@@ -14,7 +15,7 @@ from tests.observability.conftest import WORKER_NAME, Scrape, eventually, pay
 pytestmark = pytest.mark.integration
 
 WORKER_HOSTNAME = f"{WORKER_NAME}@{socket.gethostname()}"
-CHARGE = {"name": "payments.charge_payment", "queue_name": "payments"}
+CHARGE = {"name": "payments.charge_payment", "queue_name": "charges"}
 NOTIFY = {"name": "notifications.send_notification", "queue_name": "notifications"}
 
 
@@ -91,7 +92,7 @@ def test_the_monitor_sees_the_worker_and_its_queues(observed_stack):
         assert scrape.value("celery_worker_up", hostname=WORKER_HOSTNAME) == 1
         assert scrape.has("celery_worker_tasks_active", hostname=WORKER_HOSTNAME)
         assert scrape.value("celery_worker_last_heartbeat_timestamp", hostname=WORKER_HOSTNAME)
-        for queue in ("payments", "notifications", "maintenance"):
+        for queue in WORK_QUEUES:
             assert scrape.value("celery_active_worker_count", queue_name=queue) == 1
             assert scrape.value("celery_queue_length", queue_name=queue) == 0
         assert scrape.has("celery_broker_memory_used_bytes")

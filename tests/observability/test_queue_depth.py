@@ -26,7 +26,7 @@ PAYMENT_PRIORITIES = [None, 0, 3, 6, 9]
 
 @pytest.fixture(scope="module")
 def idle_broker(tmp_path_factory: pytest.TempPathFactory):
-    """A Redis holding 5 payments tasks (4 priority levels) and 2 notifications; no worker."""
+    """A Redis holding 5 charge tasks (4 priority levels) and 2 notifications; no worker."""
     directory = tmp_path_factory.mktemp("idle-broker")
     with (
         processes.redis_server(directory) as url,
@@ -48,8 +48,8 @@ def idle_broker(tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_filled_queues_really_use_priority_sub_queues(idle_broker):
     url, _ = idle_broker
-    keys = {key.decode() for key in redis.Redis.from_url(url).keys("payments*")}
-    assert keys == {"payments", "payments\x06\x163", "payments\x06\x166", "payments\x06\x169"}
+    keys = {key.decode() for key in redis.Redis.from_url(url).keys("charges*")}
+    assert keys == {"charges", "charges\x06\x163", "charges\x06\x166", "charges\x06\x169"}
 
 
 def test_queue_length_counts_every_priority_level(idle_broker, django_db_setup):
@@ -58,11 +58,12 @@ def test_queue_length_counts_every_priority_level(idle_broker, django_db_setup):
 
         def measured() -> None:
             scrape = Scrape(m)
-            assert scrape.value("celery_queue_length", queue_name="payments") == 5
+            assert scrape.value("celery_queue_length", queue_name="charges") == 5
             assert scrape.value("celery_queue_length", queue_name="notifications") == 2
             assert scrape.value("celery_queue_length", queue_name="maintenance") == 0
-            assert scrape.value("celery_queue_oldest_message_age_seconds", queue_name="payments")
-            assert scrape.value("celery_active_worker_count", queue_name="payments") == 0
+            assert scrape.value("celery_queue_length", queue_name="payments") == 0
+            assert scrape.value("celery_queue_oldest_message_age_seconds", queue_name="charges")
+            assert scrape.value("celery_active_worker_count", queue_name="charges") == 0
             assert scrape.value("celery_messages_unacked") == 0
             assert scrape.value("celery_broker_memory_used_bytes") > 0
             assert scrape.value("celery_broker_memory_max_bytes") == 0  # maxmemory unset
@@ -103,18 +104,20 @@ def test_queue_status_shows_the_known_state(idle_broker, db):
     assert re.fullmatch(
         r"queue status at \S+ \S+ UTC   broker redis://127\.0\.0\.1:\d+/0", lines[0]
     )
-    assert re.fullmatch(r"payments +5 +\d+\.\ds", lines[5])
-    assert lines[2:7] == [
+    assert lines[2:8] == [
         "QUEUE                  READY    OLDEST",
         lines[3],
         lines[4],
         lines[5],
+        lines[6],
         "unacked (delivered, running or reserved): 0",
     ]
-    assert re.fullmatch(r"maintenance +0 +-", lines[3])
-    assert re.fullmatch(r"notifications +2 +\d+\.\ds", lines[4])
-    assert re.fullmatch(r"broker memory: \d+\.\d MiB \(no maxmemory set!\)", lines[7])
-    assert lines[9:] == [
+    assert re.fullmatch(r"charges +5 +\d+\.\ds", lines[3])
+    assert re.fullmatch(r"maintenance +0 +-", lines[4])
+    assert re.fullmatch(r"notifications +2 +\d+\.\ds", lines[5])
+    assert re.fullmatch(r"payments +0 +-", lines[6])
+    assert re.fullmatch(r"broker memory: \d+\.\d MiB \(no maxmemory set!\)", lines[8])
+    assert lines[10:] == [
         "WORKER                                    LAST HEARTBEAT  ACTIVE  STATE",
         "(no worker heartbeat: no worker is running)",
         "",

@@ -22,12 +22,12 @@ def broker(private_broker):
     # Empty the queue, not the database: FLUSHDB would also drop kombu's exchange bindings,
     # and this process's producer (which declared them once) would then publish into nothing.
     client = redis.Redis.from_url(private_broker)
-    client.delete("payments")
+    client.delete("charges")
     yield client
-    client.delete("payments")
+    client.delete("charges")
 
 
-def queued_task_ids(broker: redis.Redis, queue: str = "payments") -> list[str]:
+def queued_task_ids(broker: redis.Redis, queue: str = "charges") -> list[str]:
     return [json.loads(raw)["headers"]["id"] for raw in broker.lrange(queue, 0, -1)]
 
 

@@ -30,7 +30,7 @@ def test_every_task_name_is_a_registered_task():
 @pytest.mark.parametrize(
     ("name", "queue"),
     [
-        (task_names.CHARGE_PAYMENT, "payments"),
+        (task_names.CHARGE_PAYMENT, "charges"),
         (task_names.REFUND_PAYMENT, "payments"),
         (task_names.PROCESS_STRIPE_EVENT, "payments"),
         (task_names.SEND_NOTIFICATION, "notifications"),

@@ -292,7 +292,7 @@ def test_a_deferred_task_is_republished_without_spending_a_retry(monkeypatch):
         kwargs={},
         retries=3,
         called_directly=False,
-        delivery_info={"exchange": "", "routing_key": "payments"},
+        delivery_info={"exchange": "", "routing_key": "charges"},
     )
     try:
         with pytest.raises(Retry) as deferred:
