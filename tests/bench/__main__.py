@@ -58,6 +58,7 @@ FULL = {
     "surge_seconds": 120,
     "surge_drain_limit": 900,
     "pool_backlog": 1200,
+    "priority_surge_seconds": 60,
 }
 QUICK = {
     **FULL,
@@ -75,6 +76,7 @@ QUICK = {
     "surge_seconds": 10,
     "surge_drain_limit": 60,
     "pool_backlog": 100,
+    "priority_surge_seconds": 10,
 }
 
 
@@ -88,7 +90,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only these parts (surge pools throughput cpu latency otel scaling "
+        help="run only these parts (surge priority pools throughput cpu latency otel scaling "
         "table_size recovery reconciliation)",
     )
     parser.add_argument(
@@ -99,7 +101,8 @@ def main() -> None:
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     parts = options.only or [
-        "surge", "pools", "throughput", "cpu", "latency", "otel", "scaling", "table_size",
+        "surge", "priority", "pools", "throughput", "cpu", "latency", "otel", "scaling",
+        "table_size",
         "recovery", "reconciliation",
     ]  # fmt: skip
     started = time.time()
@@ -256,6 +259,19 @@ def run_surge(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_priority(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
+    """Accept latency during the surge with the workers at the web's CPU priority and below
+    it (WORKER_NICE 0, then make up's 10); only the surge is measured, not the drain."""
+    seconds = sizes["priority_surge_seconds"]
+    out: dict[str, Any] = {"surge_seconds": seconds, "load": load()}
+    for nice in ("0", "10"):
+        outcome = black_friday.service(
+            work / f"nice-{nice}", seconds, drain_limit=10, layout={"WORKER_NICE": nice}
+        )
+        out[f"nice {nice}"] = outcome["summary"]
+    return out
+
+
 def run_pools(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
     """The charges queue's pool candidates, each draining the same backlog."""
     return {
@@ -267,6 +283,7 @@ def run_pools(work: Path, sizes: dict[str, Any]) -> dict[str, Any]:
 RUNNERS = {
     "surge": run_surge,
     "pools": run_pools,
+    "priority": run_priority,
     "throughput": run_throughput,
     "cpu": run_cpu,
     "latency": run_latency,

@@ -57,6 +57,7 @@ def write(results: dict[str, Any]) -> Path:
     sections += recovery_section(results)
     sections += reconciliation_section(results)
     sections += surge_report.section(results, table)
+    sections += surge_report.priority_section(results, table)
     sections += surge_report.pools_section(results, table)
     path = REPORTS / "bench.md"
     path.write_text("\n".join(sections) + "\n")

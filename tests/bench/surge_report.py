@@ -60,6 +60,35 @@ def section(results: dict[str, Any], table: Any) -> list[str]:
     ]
 
 
+def priority_section(results: dict[str, Any], table: Any) -> list[str]:
+    """Accept latency during the surge, workers at the web's priority and below it."""
+    part = results.get("priority")
+    if not part:
+        return []
+    sides = [name for name in ("nice 0", "nice 10") if name in part]
+    rows = [
+        [label] + [shape.format(part[side][key]) for side in sides]
+        for key, label, shape in (
+            ("accepted", "accepted (202)", "{:,}"),
+            ("errors", "errors (not 202)", "{:,}"),
+            ("surge_accept_p50_ms", "accept p50", "{:.0f} ms"),
+            ("surge_accept_p99_ms", "accept p99", "{:.0f} ms"),
+            ("final_during_surge_per_s", "final per second meanwhile", "{:.1f}/s"),
+        )
+    ]
+    return [
+        "## The web's CPU priority during the surge",
+        "",
+        f"`make up`'s stack offered {surge.SURGE_RATE:.0f} payments/s for "
+        f"{part['surge_seconds']:.0f} s, once with every Celery worker at the web's priority "
+        "(`WORKER_NICE=0`) and once at make up's default (`WORKER_NICE=10`). "
+        f"Load before: {part['load']}.",
+        "",
+        table(["", *(f"`WORKER_NICE`={side.split()[1]}" for side in sides)], rows),
+        "",
+    ]
+
+
 def pools_section(results: dict[str, Any], table: Any) -> list[str]:
     """The charges queue's pool candidates draining one backlog (tests/bench/worker_pools.py)."""
     part = results.get("pools")

@@ -5,7 +5,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +42,15 @@ PORT_VARIABLES = (
 )
 
 # The kill tests check survival, not pace: one gunicorn worker per web process (two
-# processes still share the port), two charge slots per charge worker and an instant fake
-# Stripe (make up's own is live).
-TEST_SIZES = {"WEB_CONCURRENCY": "1", "CHARGES_CONCURRENCY": "2", "FAKESTRIPE_PROFILE": "zero"}
+# processes still share the port), two charge slots per charge worker, an instant fake
+# Stripe (make up's own is live), and workers at the test's own priority (on a machine
+# shared with other suites, nice 10 starves their start-up past the wait).
+TEST_SIZES = {
+    "WEB_CONCURRENCY": "1",
+    "CHARGES_CONCURRENCY": "2",
+    "FAKESTRIPE_PROFILE": "zero",
+    "WORKER_NICE": "0",
+}
 
 
 @dataclass
@@ -113,7 +119,11 @@ class MakeUp:
                 and all(self.serves(program) for program in PROGRAMS)
             ),
             timeout=timeout,
-            what=f"every make-up process running and serving: {self.states()}",
+            # Said when the wait fails, so it shows the state at the end, not the start.
+            what=lambda: (
+                f"every make-up process running and serving: {self.states()}; not serving: "
+                f"{[program for program in PROGRAMS if not self.serves(program)]}"
+            ),
         )
 
     def serves(self, program: str, since: float = 0.0) -> bool:
@@ -171,13 +181,13 @@ def _parent(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _wait_until(check: object, timeout: float, what: str) -> None:
+def _wait_until(check: object, timeout: float, what: Callable[[], str]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
             return
         time.sleep(0.2)
-    raise TimeoutError(f"{what} within {timeout} s")
+    raise TimeoutError(f"{what()} within {timeout} s")
 
 
 @contextmanager
