@@ -18,8 +18,9 @@ from tests.chaos.load import BacklogBound, LoadGenerator
 from tests.chaos.table import REPORT_DIR
 from tests.deploy.make_up import PROGRAMS, MakeUp, make_up
 
-# Every process once, then a worker and a web process, which hold work in flight, again.
-KILLS = (*PROGRAMS, "worker1", "web2")
+# Every process once, then a charge worker and a web process, which hold work in flight,
+# again.
+KILLS = (*PROGRAMS, "charges1", "web2")
 # Two clients, each paying about once a second, and holding back while more than
 # MAX_UNFINISHED payments wait for a worker: more than two workers finish on two shared
 # cores would only test the drain, not the kills.
