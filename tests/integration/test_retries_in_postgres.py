@@ -150,9 +150,7 @@ def test_a_failed_charge_waits_in_postgres_and_runs_when_due(retry_stack, transa
     assert stack.charges_for(str(payment.pk)) == 1
 
 
-def test_a_charge_held_by_a_killed_worker_runs_again_within_a_minute(
-    retry_stack, transactional_db
-):
+def test_a_charge_held_by_a_killed_worker_runs_again_within_a_minute(retry_stack, transactional_db):
     stack = retry_stack
     for name in list(stack.workers):
         processes.stop(stack.workers.pop(name))
