@@ -1,4 +1,9 @@
-"""One beat at a time: a DatabaseScheduler that dispatches only while it holds a PostgreSQL lock."""
+"""One beat at a time: a DatabaseScheduler that dispatches only while it holds a PostgreSQL lock.
+
+The leader also publishes work whose next attempt is due (outbox/due.py) on every tick,
+several times a second: retries and rate-limit deferrals live in PostgreSQL, and this is
+the one process that hands them back to the broker.
+"""
 
 import logging
 import os
@@ -19,6 +24,9 @@ LEADER_LOCK_KEY = 0x5041_594D_4245_4154  # "PAYMBEAT"
 APPLICATION_NAME_PREFIX = "celery-beat"
 # How often a standby asks for the lock: the takeover delay after a leader dies.
 STANDBY_POLL_SECONDS = 1.0
+# How often the leader publishes due work. A rate-limit deferral lasts 0.5 s at least
+# (STRIPE_PACE_MIN_DEFERRAL_SECONDS): a poll at half of that adds 0.125 s on average.
+DUE_POLL_SECONDS = 0.25
 
 
 def _leader_connection() -> psycopg.Connection[Any]:
@@ -138,13 +146,34 @@ class LeaderDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._leading = False
+        # When the periodic schedule wants its next look (it sleeps up to 5 s between them).
+        self._schedule_due_at = 0.0
         _bound_django_queries()
         super().__init__(*args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._hold_leadership():
             return STANDBY_POLL_SECONDS
-        return float(super().tick(*args, **kwargs))
+        next_poll = self._publish_due_work()
+        now = time.monotonic()
+        if now >= self._schedule_due_at:
+            self._schedule_due_at = now + float(super().tick(*args, **kwargs))
+        return max(0.0, min(next_poll, self._schedule_due_at - time.monotonic()))
+
+    def _publish_due_work(self) -> float:
+        """Publish what is due; returns when to look again (at once after a full batch)."""
+        from outbox import due
+
+        try:
+            published = due.publish_due_work()
+        except DjangoDatabaseError as error:
+            # The leadership check on the next tick decides whether this beat still leads.
+            logger.error("beat: could not publish due work (%s)", type(error).__name__)
+            connection.close_if_unusable_or_obsolete()  # a broken one is replaced next time
+            return DUE_POLL_SECONDS
+        if any(count >= due.BATCH_SIZE for count in published.values()):
+            return 0.0
+        return DUE_POLL_SECONDS
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         period = getattr(entry.schedule, "run_every", None)

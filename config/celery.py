@@ -25,10 +25,18 @@ def _sentinel_master() -> str:
 app = Celery("payments", task_cls="config.delivery_guard:BoundedDeliveryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-# The Redis transport re-delivers an unacked message after this long, so a countdown
-# longer than it would run the task twice: every countdown stays below
-# config.retries.MAX_COUNTDOWN_SECONDS, and the hard time limit far below both.
-REDIS_VISIBILITY_TIMEOUT_SECONDS = 3600
+# Hard limit: the pool kills a task still running after this long.
+TASK_TIME_LIMIT_SECONDS = 150
+# The Redis transport re-delivers a message left unacked this long (its worker died, or
+# lost the broker). A worker holds a message only while it runs the task: no countdown
+# or ETA waits in a worker (retries are scheduled in PostgreSQL, config/retries.py), and
+# with prefetch 1 a reserved message starts as soon as a pool process is free. So the
+# timeout only has to outlast the hard time limit, plus a margin for a pool process being
+# replaced and for clock skew between hosts (the delivering worker stamps the message,
+# another compares). Shorter would run a healthy long task twice; every longer second
+# is a second a dead worker's message waits, unless the monitor restores it first
+# (monitoring/orphans.py, within seconds of the death).
+REDIS_VISIBILITY_TIMEOUT_SECONDS = TASK_TIME_LIMIT_SECONDS + 30
 
 app.conf.update(
     # Ack after the task ran, and re-queue it when the worker process dies under it:
@@ -40,9 +48,9 @@ app.conf.update(
     # Each worker process reserves one message at a time, so a crash strands at most one.
     worker_prefetch_multiplier=1,
     # Hard limit kills a hung task (then redelivered); soft limit lets it clean up first.
-    # Both far below the visibility timeout so Redis never re-delivers a running task.
+    # Both below the visibility timeout so Redis never re-delivers a running task.
     task_soft_time_limit=120,
-    task_time_limit=150,
+    task_time_limit=TASK_TIME_LIMIT_SECONDS,
     # No STARTED row per task in the result backend (one write less per task): the monitor
     # sees task-started events, and nothing reads the state.
     task_track_started=False,
@@ -65,6 +73,9 @@ app.conf.update(
     broker_connection_timeout=5,
     broker_transport_options={
         "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS,
+        # Every worker looks for messages past the timeout every 10 s (kombu's default
+        # looks every 10th time, 100 s): a lost message waits the timeout, not 100 s more.
+        "unacked_restore_throttle": 1,
         # Redis: bounded socket waits so a hung broker cannot block a web process forever.
         "socket_timeout": 5,
         "socket_connect_timeout": 5,

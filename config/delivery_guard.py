@@ -17,7 +17,6 @@ from celery import Task
 from celery.exceptions import Reject
 
 from config.queues import DEAD_LETTER_QUEUE, DELIVERY_LIMIT
-from config.retries import deferrals_of
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +31,15 @@ def _redis_for(broker_url: str) -> redis.Redis | None:
 
 
 class BoundedDeliveryTask(Task):  # type: ignore[type-arg]
-    """Base task: at most DELIVERY_LIMIT deliveries of one message (one retry attempt)."""
+    """Base task: at most DELIVERY_LIMIT deliveries of one message."""
 
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
         client = _redis_for(str(self.app.conf.broker_url))
         if client is None:
             return
-        # A retry is a new message with the same task id: count per attempt, and per
-        # deferral by a rate limit (config/retries.defer), which keeps the retry count.
-        deferrals = deferrals_of(self)
-        suffix = f":{deferrals}" if deferrals else ""
-        key = f"payments:deliveries:{task_id}:{self.request.retries}{suffix}"
+        # Every attempt is a message of its own (a retry is published anew from the
+        # database, config/retries.py): its id counts its deliveries.
+        key = f"payments:deliveries:{task_id}"
         try:
             deliveries = int(client.incr(key))
             client.expire(key, COUNTER_TTL_SECONDS)

@@ -1,11 +1,16 @@
-"""Retry budgets computed, not guessed: exponential backoff with equal jitter.
+"""Retries kept in PostgreSQL: a budget computed, not guessed, and a time on the work's row.
 
-Celery's own `retry_jitter` draws each countdown anywhere between 0 and the backoff, so
-a retry window has no lower bound worth the name (40 retries capped at 300 s average
-~1.4 h, and could all be near 0). Equal jitter keeps half of each delay fixed and draws
-the other half, so the whole window has a floor and a ceiling that can be computed and
-tested: the floor says how long an outage the task rides out, the ceiling stays below
-Stripe's 24 h idempotency-key lifetime.
+A task that must run again later writes when on its durable row (`next_attempt_at`, with
+`retries` counted one more) and ends; the beat leader publishes rows whose time has come
+(outbox/due.py). Nothing waits in the broker (no countdown, no ETA), so a worker holds a
+message only while it runs the task, and the Redis visibility timeout only has to outlast
+the task time limit (config/celery.py).
+
+Celery's own `retry_jitter` draws each delay anywhere between 0 and the backoff, so a
+retry window has no lower bound worth the name. Equal jitter keeps half of each delay
+fixed and draws the other half, so the whole window has a floor and a ceiling that can be
+computed and tested: the floor says how long an outage the work rides out, the ceiling
+stays below Stripe's 24 h idempotency-key lifetime.
 https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
 """
 
@@ -15,15 +20,13 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Task
 from celery.exceptions import Retry
-
-# Longest countdown any task may be scheduled with: the Redis transport re-delivers an
-# unacked message after its visibility timeout (config/celery.py), so every countdown
-# stays well below it.
-MAX_COUNTDOWN_SECONDS = 600
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,6 @@ class RetryPolicy:
     first_delay_seconds: float
     max_delay_seconds: float
     max_retries: int
-
-    def __post_init__(self) -> None:
-        if self.max_delay_seconds > MAX_COUNTDOWN_SECONDS:
-            raise ValueError(f"a countdown over {MAX_COUNTDOWN_SECONDS} s outlives the broker")
 
     def backoff(self, retries: int) -> float:
         """The un-jittered delay before retry number `retries + 1`."""
@@ -53,61 +52,68 @@ class RetryPolicy:
 _RANDOM = random.SystemRandom()
 
 
+def schedule_retry(rows: QuerySet[Any], policy: RetryPolicy) -> datetime | None:
+    """Count one more failure on the row and set its next attempt by the policy.
+
+    Returns when it runs again; None when the row has spent its budget (or is gone): it then
+    waits for the recovery sweeper, which starts a new round (outbox/recovery.py).
+    """
+    _drop_broken_connection()
+    now = timezone.now()
+    with transaction.atomic():
+        retries = rows.select_for_update().values_list("retries", flat=True).first()
+        if retries is None or retries >= policy.max_retries:
+            return None
+        when = now + timedelta(seconds=policy.countdown(retries))
+        rows.update(retries=retries + 1, next_attempt_at=when, updated_at=now)
+    return when
+
+
+def schedule_deferral(rows: QuerySet[Any], seconds: float) -> datetime:
+    """Set the row's next attempt `seconds` from now without counting a failure.
+
+    For work held back by a rate limit: nothing failed, so the failure budget (and the
+    backoff computed from it) must not move.
+    """
+    _drop_broken_connection()
+    now = timezone.now()
+    when = now + timedelta(seconds=seconds)
+    rows.update(next_attempt_at=when, updated_at=now)
+    return when
+
+
+def _drop_broken_connection() -> None:
+    # The failure being recorded may have been the database's (a terminated backend):
+    # Django only replaces a broken connection between tasks, and this write is still in
+    # the task. errors_occurred is set only by errors Django saw on this connection.
+    if connection.errors_occurred and not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def retry_later(when: datetime, error: Exception | None, why: str) -> Retry:
+    """What a task raises once its next attempt is written: Celery acks the message, sends
+    task-retried and records RETRY, and publishes nothing (no `sig`)."""
+    # celery-types asks for numbers.Real, which mypy cannot match a datetime against.
+    at: Any = when
+    return Retry(f"{why}; next attempt at {when.isoformat()}", exc=error, when=at)
+
+
 @contextmanager
 def retry_on(
-    task: Task[Any, Any], policy: RetryPolicy, errors: tuple[type[Exception], ...]
+    rows: QuerySet[Any], policy: RetryPolicy, errors: tuple[type[Exception], ...]
 ) -> Iterator[None]:
-    """Re-queue the running task after `errors`, with the policy's countdown.
+    """After `errors`, schedule the row's next attempt by `policy` and end the task.
 
-    After the last retry Celery raises the error itself: the task fails, and the work
-    stays in the database for the recovery sweeper.
+    With the budget spent the error itself is raised: the task fails, and the work stays in
+    the database for the recovery sweeper.
     """
     try:
         yield
     except errors as error:
-        raise task.retry(
-            exc=error,
-            countdown=policy.countdown(task.request.retries),
-            max_retries=policy.max_retries,
-        ) from error
-
-
-DEFERRALS_HEADER = "deferrals"
-
-
-def deferrals_of(task: Task[Any, Any]) -> int:
-    """How many times the running message was deferred (a header; Celery puts message
-    headers on the request)."""
-    return int(getattr(task.request, DEFERRALS_HEADER, 0) or 0)
-
-
-def defer(task: Task[Any, Any], countdown: float) -> Retry:
-    """Re-queue the running task for later without spending one of its failure retries.
-
-    For work held back by a rate limit: nothing failed, so the failure budget (and the
-    backoff computed from it) must not move. Celery's `Task.retry` always counts one; this
-    publishes the same message the way it does (same task id and arguments, countdown)
-    with the retry count unchanged. Raise what it returns, as with `retry`: the worker
-    acks the old message after the new one is published, and the slot is free at once.
-    https://docs.celeryq.dev/en/stable/userguide/tasks.html#retrying
-    """
-    countdown = min(countdown, MAX_COUNTDOWN_SECONDS)
-    request = task.request
-    # Counted apart from retries, so the delivery limit (config/delivery_guard.py) sees a
-    # deferred message as a new one, not as the same one delivered again.
-    deferrals = deferrals_of(task) + 1
-    signature = task.signature_from_request(
-        request,
-        None,
-        None,
-        countdown=countdown,
-        retries=request.retries,
-        headers={DEFERRALS_HEADER: deferrals},
-    )
-    signature.apply_async()
-    # celery-types asks for numbers.Real, which mypy cannot match a float against.
-    when: Any = countdown
-    return Retry(f"deferred {countdown:.2f} s by a rate limit", when=when, sig=signature)
+        when = schedule_retry(rows, policy)
+        if when is None:
+            raise
+        raise retry_later(when, error, f"retry after {type(error).__name__}") from error
 
 
 # Stripe calls: 2 s doubling to 10 min; 40 retries ride out an outage of 2.7 h at least

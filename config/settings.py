@@ -286,8 +286,8 @@ OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", defau
 # Outbox rows younger than this are left to the on_commit fast path.
 OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5.0)
 # Durable work that made no progress this long is re-driven by the recovery sweeper
-# (outbox/recovery.py). Longer than the longest retry countdown (600 s, config/retries.py)
-# where a task retries by itself, so normal retries are left alone.
+# (outbox/recovery.py); rows waiting for a scheduled attempt (config/retries.py) are not
+# stuck. A dead worker's messages come back sooner, through the monitor (monitoring/orphans.py).
 STALLED_PAYMENT_SECONDS = env.int("STALLED_PAYMENT_SECONDS", default=900)
 STALLED_REFUND_SECONDS = env.int("STALLED_REFUND_SECONDS", default=900)
 STALLED_WEBHOOK_EVENT_SECONDS = env.int("STALLED_WEBHOOK_EVENT_SECONDS", default=900)

@@ -5,6 +5,7 @@ Metric names: https://github.com/danihodovic/celery-exporter#metrics
 """
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -40,6 +41,10 @@ class CeleryEventMetrics:
         self._state = app.events.State()
         self._lock = threading.Lock()
         self._started_ids: OrderedDict[str, None] = OrderedDict()
+        # The pid of each worker's running incarnation, and when one last died without
+        # saying so (monitoring/orphans.py restores what it held).
+        self._incarnations: dict[str, int] = {}
+        self.last_death_at = 0.0
         self.task_counters = {
             state: Counter(
                 metric_name,
@@ -136,9 +141,17 @@ class CeleryEventMetrics:
     def _on_worker_event(self, kind: str, event: dict[str, Any]) -> None:
         hostname = event.get("hostname", "unknown")
         if kind == "worker-offline":
+            self._incarnations.pop(hostname, None)  # a clean shutdown returns its messages
             self.worker_up.labels(hostname=hostname).set(0)
             self.worker_tasks_active.labels(hostname=hostname).set(0)
             return
+        pid = event.get("pid")
+        if isinstance(pid, int):
+            if self._incarnations.get(hostname, pid) != pid:
+                # Back under a new pid without going offline: the old process was killed
+                # (a supervisor restarts a worker faster than its heartbeats expire).
+                self.last_death_at = time.time()
+            self._incarnations[hostname] = pid
         self.worker_up.labels(hostname=hostname).set(1)
         self.worker_last_heartbeat.labels(hostname=hostname).set(event.get("timestamp", 0))
         if "active" in event:
@@ -151,6 +164,13 @@ class CeleryEventMetrics:
                 if not worker.alive:
                     self.worker_up.labels(hostname=hostname).set(0)
                     self.worker_tasks_active.labels(hostname=hostname).set(0)
+                    if self._incarnations.pop(hostname, None) is not None:
+                        self.last_death_at = time.time()
+
+    def living_workers(self) -> list[str]:
+        """Hostnames of the workers whose heartbeats are current."""
+        with self._lock:
+            return [hostname for hostname, worker in self._state.workers.items() if worker.alive]
 
     def worker_snapshot(self) -> list[tuple[str, float | None, int, bool]]:
         """(hostname, last heartbeat, active tasks, alive) for every worker seen."""

@@ -7,13 +7,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from celery import Celery
+from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from config.queues import WORK_QUEUES
-from monitoring import backlog, broker, selectors
+from monitoring import backlog, broker, orphans, selectors
 from monitoring.events import CeleryEventMetrics
+from outbox import due
 from outbox import selectors as outbox_selectors
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,23 @@ class StateMetrics:
             "Durable work with no progress for its kind's threshold (outbox/recovery.py).",
             ["kind"],
         )
+        self.work_waiting = gauge(
+            "payments_work_waiting",
+            "Durable work waiting for its scheduled next attempt (a retry or a rate-limit "
+            "deferral, config/retries.py).",
+            ["kind"],
+        )
+        self.work_overdue = gauge(
+            "payments_work_next_attempt_overdue_seconds",
+            "How long the earliest scheduled attempt is past its time (0: none is); the "
+            "beat leader publishes due work several times a second.",
+            ["kind"],
+        )
+        self.orphans_restored = Counter(
+            "celery_orphaned_messages_restored",
+            "Unacked messages of a dead worker the monitor put back in their queue (Redis).",
+            registry=registry,
+        )
         self.notifications_failed = gauge(
             "payments_notifications_failed",
             "Emails whose last round of retries failed; the recovery sweeper tries again.",
@@ -142,6 +161,13 @@ class Monitor:
         self._guarded("workers", self._refresh_consumers)
         self._guarded("database", self._refresh_database)
         self.events.expire_silent_workers()
+        self._guarded("orphans", self._restore_orphans)
+
+    def _restore_orphans(self) -> None:
+        if time.time() - self.events.last_death_at > orphans.WATCH_SECONDS:
+            return
+        restored = orphans.restore_orphans(self.app, self.events.living_workers())
+        self.state.orphans_restored.inc(len(restored))
 
     def _refresh_broker(self) -> None:
         for depth in self._probe.queue_depths(self._queues):
@@ -178,6 +204,10 @@ class Monitor:
         self.state.outbox_lag.set(lag.oldest_age_seconds)
         for stuck in selectors.stuck_work():
             self.state.work_stuck.labels(kind=stuck.kind).set(stuck.count)
+        now = timezone.now()
+        for waiting in due.waiting_work():
+            self.state.work_waiting.labels(kind=waiting.kind).set(waiting.count)
+            self.state.work_overdue.labels(kind=waiting.kind).set(waiting.overdue_seconds(now))
         self.state.notifications_failed.set(selectors.failed_notification_count())
         for name, age in selectors.periodic_task_ages().items():
             self.state.beat_age.labels(periodic_task=name).set(-1 if age is None else age)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from monitoring import broker, selectors
 from monitoring.events import CeleryEventMetrics
 from monitoring.exporter import configured_queues
+from outbox import due
 from outbox import selectors as outbox_selectors
 
 FAILURE_WINDOW_SECONDS = 300
@@ -36,6 +37,7 @@ class QueueStatus:
     outcomes: selectors.TaskOutcomes
     outbox: outbox_selectors.OutboxLag
     stuck: list[selectors.StuckWork]
+    waiting: list[due.Waiting]
     failed_notifications: int
     beat_ages: dict[str, float | None]
     beat_leader: str | None
@@ -95,6 +97,7 @@ def take(
         outcomes=selectors.task_outcomes_since(FAILURE_WINDOW_SECONDS),
         outbox=outbox_selectors.outbox_lag(),
         stuck=selectors.stuck_work(),
+        waiting=due.waiting_work(),
         failed_notifications=selectors.failed_notification_count(),
         beat_ages=selectors.periodic_task_ages(),
         beat_leader=selectors.beat_leader(),
@@ -121,6 +124,14 @@ def _memory_line(memory: broker.BrokerMemory | None) -> str:
     limit = f"of {_bytes(memory.max_bytes)}" if memory.max_bytes else "(no maxmemory set!)"
     alarm = "  MEMORY ALARM: publishers blocked" if memory.alarm else ""
     return f"broker memory: {_bytes(memory.used_bytes)} {limit}{alarm}"
+
+
+def _waiting_line(waiting: due.Waiting, taken_at: float) -> str:
+    if waiting.earliest is None:
+        return f"  {waiting.kind:<20}{waiting.count:>6}"
+    ahead = waiting.earliest.timestamp() - taken_at
+    when = f"due in {_seconds(ahead)}" if ahead >= 0 else f"OVERDUE by {_seconds(-ahead)}"
+    return f"  {waiting.kind:<20}{waiting.count:>6}   earliest {when}"
 
 
 def render(status: QueueStatus) -> str:
@@ -154,6 +165,8 @@ def render(status: QueueStatus) -> str:
             f"  {stuck.kind:<20}{stuck.count:>6}   after {_seconds(stuck.threshold_seconds)}"
             for stuck in status.stuck
         ),
+        "waiting for their next attempt (a retry or a rate-limit deferral):",
+        *(_waiting_line(waiting, status.taken_at) for waiting in status.waiting),
         f"failed notifications (retried by the sweeper): {status.failed_notifications}",
     ]
     lines.append(f"beat: leader {status.beat_leader or 'NONE: no beat holds the lock'}")

@@ -11,8 +11,10 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from config import task_names
         from notifications import selectors, services
-        from outbox.recovery import WorkKind, register
+        from notifications.models import Notification
+        from outbox.recovery import Retried, WorkKind, register
 
         register(
             WorkKind(
@@ -20,5 +22,9 @@ class NotificationsConfig(AppConfig):
                 threshold=lambda: timedelta(seconds=settings.STALLED_NOTIFICATION_SECONDS),
                 stuck=selectors.unsent,
                 redrive=services.redrive_unsent,
+                retried=Retried(
+                    owed=lambda: Notification.objects.filter(status__in=selectors.UNSENT),
+                    task_name=task_names.SEND_NOTIFICATION,
+                ),
             )
         )

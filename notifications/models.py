@@ -32,6 +32,9 @@ class Notification(models.Model):
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Failed sends in this round of retries, and when the next one is (config/retries.py).
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -46,7 +49,12 @@ class Notification(models.Model):
                 fields=["updated_at"],
                 condition=models.Q(status__in=["pending", "failed"]),
                 name="notification_unsent",
-            )
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="notification_next_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

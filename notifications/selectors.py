@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationStatus
+from outbox.recovery import not_waiting
 
 # Owed and not sent: pending, or failed after a whole round of retries (tried again later).
 UNSENT = (NotificationStatus.PENDING, NotificationStatus.FAILED)
@@ -13,8 +14,9 @@ UNSENT = (NotificationStatus.PENDING, NotificationStatus.FAILED)
 
 def unsent(older_than: timedelta) -> QuerySet[Notification]:
     """Notifications owed and not sent, untouched for `older_than`, oldest first."""
+    cutoff = timezone.now() - older_than
     return Notification.objects.filter(
-        status__in=UNSENT, updated_at__lt=timezone.now() - older_than
+        not_waiting(cutoff), status__in=UNSENT, updated_at__lt=cutoff
     ).order_by("updated_at")
 
 

@@ -71,15 +71,20 @@ def send_notification(notification_id: int) -> str:
 def redrive_unsent(notification_ids: Sequence[int]) -> int:
     """Queue the send again for notifications still unsent (task lost, or retries ran out).
 
-    A failed one goes back to pending for a new round of retries: an SMTP outage longer
-    than one round still ends with the email sent, once.
+    A failed one goes back to pending for a new round of retries (its count starts again):
+    an SMTP outage longer than one round still ends with the email sent, once.
     """
     count = 0
     for notification_id in notification_ids:
         with transaction.atomic():
             touched = Notification.objects.filter(
                 pk=notification_id, status__in=selectors.UNSENT
-            ).update(status=NotificationStatus.PENDING, updated_at=timezone.now())
+            ).update(
+                status=NotificationStatus.PENDING,
+                retries=0,
+                next_attempt_at=None,
+                updated_at=timezone.now(),
+            )
             if touched:
                 outbox.enqueue(task_names.SEND_NOTIFICATION, notification_id)
                 count += 1

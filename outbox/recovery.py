@@ -5,22 +5,36 @@ email, an outbox row) is a row with a status and an `updated_at`. Each app regis
 kinds here (in its AppConfig.ready); one beat task re-drives every kind, the monitor
 exports how many rows of each are stuck, and `queue_status` shows them. Re-driving is
 always "publish the task again through the outbox": every task is safe to run twice.
+
+A row waiting for a scheduled attempt (`next_attempt_at`, config/retries.py) is not stuck:
+the beat leader publishes it when it is due (outbox/due.py). Only one overdue by a whole
+threshold (nothing published it) counts as stuck again.
 """
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 logger = logging.getLogger(__name__)
 
 # pg_try_advisory_lock key of the sweep (any fixed int64, distinct from the beat leader's).
 SWEEP_LOCK_KEY = 0x5041_594D_5357_4550  # "PAYMSWEP"
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A kind whose rows carry `retries` and `next_attempt_at`, and how one runs again."""
+
+    # Rows still owing work: only these are published when due.
+    owed: Callable[[], QuerySet[Any]]
+    # The task that takes one row's id.
+    task_name: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,13 @@ class WorkKind:
     stuck: Callable[[timedelta], QuerySet[Any]]
     # Re-publish these rows' tasks (and touch them); returns how many were re-driven.
     redrive: Callable[[Sequence[Any]], int]
+    # Set for kinds whose tasks schedule their own next attempt (config/retries.py).
+    retried: Retried | None = None
+
+
+def not_waiting(cutoff: datetime) -> Q:
+    """Rows with no attempt scheduled, or one overdue since before `cutoff`."""
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff)
 
 
 _KINDS: dict[str, WorkKind] = {}

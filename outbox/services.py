@@ -62,13 +62,11 @@ def publish(message: OutboxMessage) -> bool:
     """Send one outbox row to the broker and mark it published; False if the broker failed."""
     token = otel_context.attach(extract({"traceparent": message.traceparent}))
     try:
-        celery_app.send_task(
-            message.task_name,
-            args=message.args,
-            # The row id is the task id: a message published twice is recognisable.
-            task_id=str(message.id),
-        )
-    except Exception as error:  # kombu raises many kinds; any of them means "not sent"
+        # The row id is the task id: a message published twice is recognisable.
+        error = _send(message.task_name, message.args, task_id=str(message.id))
+    finally:
+        otel_context.detach(token)
+    if error is not None:
         logger.warning("outbox publish failed for %s: %s", message.id, type(error).__name__)
         OutboxMessage.objects.filter(id=message.id).update(
             publish_attempts=message.publish_attempts + 1,
@@ -76,8 +74,6 @@ def publish(message: OutboxMessage) -> bool:
             updated_at=timezone.now(),
         )
         return False
-    finally:
-        otel_context.detach(token)
     # Sent but not marked: the relay publishes it again, and the task runs twice.
     failpoints.maybe_crash("outbox.after_publish_before_mark_published")
     now = timezone.now()
@@ -85,6 +81,22 @@ def publish(message: OutboxMessage) -> bool:
         published_at=now, publish_attempts=message.publish_attempts + 1, updated_at=now
     )
     return True
+
+
+def send(task_name: str, *ids: str) -> bool:
+    """Publish one task now, outside the outbox (its row is the record); False if not sent."""
+    error = _send(task_name, list(ids))
+    if error is not None:
+        logger.warning("publish of %s failed: %s", task_name, type(error).__name__)
+    return error is None
+
+
+def _send(task_name: str, args: list[str], task_id: str | None = None) -> Exception | None:
+    try:
+        celery_app.send_task(task_name, args=args, task_id=task_id)
+    except Exception as error:  # kombu raises many kinds; any of them means "not sent"
+        return error
+    return None
 
 
 def relay_unpublished(grace_seconds: float, batch_size: int = 500) -> int:

@@ -101,6 +101,9 @@ class Payment(models.Model):
     charge_attempts = models.PositiveIntegerField(default=0)
     # Bumped after a gateway 5xx, which the gateway replays for that key's lifetime.
     key_generation = models.PositiveSmallIntegerField(default=0)
+    # Transient failures of the charge so far, and when it runs again (config/retries.py).
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
@@ -136,6 +139,12 @@ class Payment(models.Model):
             ),
             # Reconciliation reads a window of paid payments in (created_at, id) order.
             models.Index(fields=["created_at", "id"], name="payment_created"),
+            # The beat leader publishes charges whose next attempt is due (outbox/due.py).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="payment_next_attempt",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -218,6 +227,8 @@ class Refund(models.Model):
     # Runs of the refund task; every run after the first looks at the gateway first.
     attempts = models.PositiveIntegerField(default=0)
     key_generation = models.PositiveSmallIntegerField(default=0)
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -229,7 +240,14 @@ class Refund(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
         ]
-        indexes: ClassVar = [models.Index(fields=["status", "updated_at"])]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="refund_next_attempt",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.amount} {self.status}"
@@ -264,13 +282,20 @@ class StripeEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     # Last change or re-drive: the recovery sweeper re-queues rows left `received`.
     updated_at = models.DateTimeField(auto_now=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-received_at", "-id"]
         indexes: ClassVar = [
             models.Index(
                 fields=["updated_at"], condition=Q(status="received"), name="stripe_event_unapplied"
-            )
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="stripe_event_next_attempt",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -305,6 +330,9 @@ class ReconciliationRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Transient failures of the current chunk, and when it runs again.
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-started_at"]
@@ -313,7 +341,12 @@ class ReconciliationRun(models.Model):
                 fields=["updated_at"],
                 condition=~Q(phase="done"),
                 name="reconciliation_run_open",
-            )
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="reconciliation_next_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from outbox.recovery import not_waiting
 from payments import transitions
 from payments.exceptions import PaymentNotFound
 from payments.gateways.base import IntentResult
@@ -63,22 +64,25 @@ def stalled_payments(older_than: timedelta | None = None) -> QuerySet[Payment]:
     """
     if older_than is None:
         older_than = timedelta(seconds=settings.STALLED_PAYMENT_SECONDS)
+    cutoff = timezone.now() - older_than
     return Payment.objects.filter(
-        status__in=transitions.CHARGE_OWED, updated_at__lt=timezone.now() - older_than
+        not_waiting(cutoff), status__in=transitions.CHARGE_OWED, updated_at__lt=cutoff
     ).order_by("updated_at")
 
 
 def stalled_refunds(older_than: timedelta) -> QuerySet[Refund]:
     """Refunds still pending that nothing touched for `older_than`."""
+    cutoff = timezone.now() - older_than
     return Refund.objects.filter(
-        status=RefundStatus.PENDING, updated_at__lt=timezone.now() - older_than
+        not_waiting(cutoff), status=RefundStatus.PENDING, updated_at__lt=cutoff
     ).order_by("updated_at")
 
 
 def unapplied_events(older_than: timedelta) -> QuerySet[StripeEvent]:
     """Inbox events stored but not applied, untouched for `older_than`."""
+    cutoff = timezone.now() - older_than
     return StripeEvent.objects.filter(
-        status=StripeEventStatus.RECEIVED, updated_at__lt=timezone.now() - older_than
+        not_waiting(cutoff), status=StripeEventStatus.RECEIVED, updated_at__lt=cutoff
     ).order_by("updated_at")
 
 
@@ -117,7 +121,8 @@ def open_reconciliation_runs() -> QuerySet[ReconciliationRun]:
 
 def stalled_reconciliation_runs(older_than: timedelta) -> QuerySet[ReconciliationRun]:
     """Runs not done whose last chunk committed longer ago than `older_than`."""
-    return open_reconciliation_runs().filter(updated_at__lt=timezone.now() - older_than)
+    cutoff = timezone.now() - older_than
+    return open_reconciliation_runs().filter(not_waiting(cutoff), updated_at__lt=cutoff)
 
 
 def payment_for_intent(intent_id: str, metadata: dict[str, str]) -> Payment | None:

@@ -78,6 +78,9 @@ def run_chunk(
             mismatches_fixed=run.mismatches_fixed + sum(m.fixed for m in report.mismatches),
             updated_at=timezone.now(),
             finished_at=timezone.now() if phase == Phase.DONE else None,
+            # Progress: the next chunk starts with its whole retry budget.
+            retries=0,
+            next_attempt_at=None,
         )
         if not advanced:
             return Report()  # another delivery of this chunk got there first
@@ -118,7 +121,7 @@ def redrive_runs(run_ids: Sequence[uuid.UUID]) -> int:
             touched = (
                 selectors.open_reconciliation_runs()
                 .filter(pk=run_id)
-                .update(updated_at=timezone.now())
+                .update(updated_at=timezone.now(), retries=0, next_attempt_at=None)
             )
             if touched:
                 outbox.enqueue(task_names.RECONCILE_CHUNK, str(run_id))

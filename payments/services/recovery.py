@@ -1,7 +1,8 @@
 """Re-driving payments' work from the database: the broker may lose messages, PostgreSQL may not.
 
 Each function re-publishes a task through the outbox for rows still owing work, and
-touches them, so the recovery sweeper waits a full threshold before trying again.
+touches them, so the recovery sweeper waits a full threshold before trying again. A
+re-drive starts a new round of retries: the count goes back to 0, nothing stays scheduled.
 """
 
 from collections.abc import Iterable
@@ -47,7 +48,10 @@ def _redrive(still_owed: QuerySet[Any], ids: Iterable[object], task_name: str) -
     count = 0
     for pk in ids:
         with transaction.atomic():
-            if still_owed.filter(pk=pk).update(updated_at=timezone.now()):
+            touched = still_owed.filter(pk=pk).update(
+                updated_at=timezone.now(), retries=0, next_attempt_at=None
+            )
+            if touched:
                 outbox.enqueue(task_name, str(pk))
                 count += 1
     return count

@@ -6,11 +6,11 @@ threshold passes in 900 / rate real seconds, with no code path of its own. The f
 Stripe, Redis, PostgreSQL and the test process keep real time.
 
 What stays real: anything measured on CLOCK_MONOTONIC — sleeps, socket timeouts, Celery's
-task time limits and retry countdowns (kombu's timer), and beat's wait between ticks (at
-most 5 s). A countdown of c seconds therefore lasts c·rate service seconds: it must stay
-below the Redis visibility timeout (3600 service seconds = 3600 / rate real seconds), or
-Redis re-delivers the waiting task; a scenario under this clock keeps Stripe healthy so
-retries stay rare and short (the checker's slowest-payment figure shows it).
+task time limits, and beat's wait between ticks. Retries are scheduled on the wall clock
+(next_attempt_at, config/retries.py), so they pass at the compressed rate like the
+thresholds. The Redis visibility timeout (180 service seconds) is 180 / rate real seconds:
+a task running longer than that is restored and runs twice, which every task tolerates;
+a scenario under this clock keeps Stripe healthy so tasks stay short.
 """
 
 import subprocess

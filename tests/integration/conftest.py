@@ -1,4 +1,4 @@
-"""A real stack for integration tests: gunicorn, two Celery workers, fake Stripe, own Redis."""
+"""A real stack for integration tests: gunicorn, two workers, beat, fake Stripe, own Redis."""
 
 import email
 import json
@@ -92,14 +92,16 @@ def stack(
             "OTEL_SPANS_FILE": str(directory / "spans-worker.jsonl"),
         }
         workers = [processes.celery_worker(name, env, directory) for name in ("worker1", "worker2")]
+        # The beat publishes retries and rate-limit deferrals when due (config/retries.py).
+        beat = processes.celery_beat("beat", env, directory)
         web_env = {**env, "OTEL_SPANS_FILE": str(directory / "spans-web.jsonl")}
         try:
             with processes.gunicorn(web_env, directory) as web_url:
                 _wait_until_ready([directory / "worker1.log", directory / "worker2.log"])
                 yield Stack(web_url, stripe_url, directory, workers)
         finally:
-            for worker in workers:
-                processes.stop(worker)
+            for process in [*workers, beat]:
+                processes.stop(process)
 
 
 @pytest.fixture

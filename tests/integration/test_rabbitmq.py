@@ -1,4 +1,4 @@
-"""The same flow on RabbitMQ: quorum queues, publisher confirms, countdowns, dead letters."""
+"""The same flow on RabbitMQ: quorum queues, publisher confirms, retries, dead letters."""
 
 import subprocess
 import time
@@ -31,7 +31,7 @@ def queue_table(vhost: str) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def rabbit_stack(django_db_setup, tmp_path_factory):
-    """Fake Stripe, gunicorn and a worker, all on a RabbitMQ vhost of their own."""
+    """Fake Stripe, gunicorn, a worker and beat, all on a RabbitMQ vhost of their own."""
     vhost = f"payments-test-{uuid.uuid4().hex[:8]}"
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
@@ -43,7 +43,7 @@ def rabbit_stack(django_db_setup, tmp_path_factory):
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(directory / "mail"),
     }
-    worker = None
+    worker = beat = None
     try:
         with processes.fakestripe(directory, profile="zero") as stripe_url:
             env["STRIPE_API_BASE"] = stripe_url
@@ -53,13 +53,16 @@ def rabbit_stack(django_db_setup, tmp_path_factory):
                 directory,
                 extra_args=("--include", "tests.integration.poison"),
             )
+            # Publishes retries when they are due (config/retries.py).
+            beat = processes.celery_beat("beat", env, directory)
             with processes.gunicorn(env, directory, workers=1) as web_url:
                 log = directory / "rabbit-worker.log"
                 wait_for(lambda: log.exists() and "ready." in log.read_text(), timeout=60)
                 yield {"vhost": vhost, "amqp": amqp_url, "web": web_url, "stripe": stripe_url}
     finally:
-        if worker is not None:
-            processes.stop(worker)
+        for process in (worker, beat):
+            if process is not None:
+                processes.stop(process)
         rabbitmqctl("delete_vhost", vhost)
 
 
@@ -79,12 +82,12 @@ def test_work_queues_are_quorum_queues_with_a_dead_letter_queue(rabbit_stack, tr
     assert queues["dead_letters"]["type"] == "quorum"
 
 
-def test_retry_countdowns_work_on_quorum_queues(rabbit_stack, transactional_db):
+def test_retries_from_postgres_work_on_quorum_queues(rabbit_stack, transactional_db):
     faults = f"{rabbit_stack['stripe']}/_fake/faults"
     requests.post(faults, json={"error_rate": 1.0}, timeout=5).raise_for_status()
     try:
         payment_id = pay(rabbit_stack, transactional_db)
-        time.sleep(3)  # the first attempts fail and wait out their countdown
+        time.sleep(3)  # the first attempts fail and wait for their next attempt
     finally:
         requests.delete(faults, timeout=5).raise_for_status()
 

@@ -99,6 +99,9 @@ def test_the_monitor_sees_the_worker_and_its_queues(observed_stack):
         assert scrape.has("payments_outbox_lag_seconds")
         for kind in ("payment", "refund", "webhook_event", "notification", "outbox"):
             assert scrape.value("payments_work_stuck", kind=kind) == 0
+        for kind in ("payment", "refund", "webhook_event", "notification"):
+            assert scrape.value("payments_work_waiting", kind=kind) == 0
+            assert scrape.value("payments_work_next_attempt_overdue_seconds", kind=kind) == 0
         assert scrape.value("payments_notifications_failed") == 0
 
     eventually(seen)

@@ -73,12 +73,16 @@ def test_queue_length_counts_every_priority_level(idle_broker, django_db_setup):
 
 
 def _known_state() -> None:
-    """One stalled payment, one outbox row owed for 10 minutes, 3 successes and 1 failure."""
+    """One stalled payment, one retry overdue, one outbox row owed for 10 minutes, 3 successes
+    and 1 failure."""
     long_ago = timezone.now() - timedelta(minutes=10)
     stalled = PaymentFactory(status="processing")
     # Well past STALLED_PAYMENT_SECONDS (900 s).
     Payment.objects.filter(pk=stalled.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
     PaymentFactory(status="succeeded")  # finished: never stalled
+    # Its retry is 10 minutes late (no beat published it): waiting, not yet stuck.
+    waiting = PaymentFactory(status="processing")
+    Payment.objects.filter(pk=waiting.pk).update(next_attempt_at=long_ago)
     row = OutboxMessage.objects.create(task_name="payments.charge_payment", args=["x"])
     OutboxMessage.objects.filter(pk=row.pk).update(created_at=long_ago, updated_at=long_ago)
     for index, status in enumerate(["SUCCESS", "SUCCESS", "SUCCESS", "FAILURE"]):
@@ -130,6 +134,12 @@ def test_queue_status_shows_the_known_state(idle_broker, db):
         "  reconciliation_run       0   after 10.0m",
         "  refund                   0   after 15.0m",
         "  webhook_event            0   after 15.0m",
+        "waiting for their next attempt (a retry or a rate-limit deferral):",
+        "  notification             0",
+        "  payment                  1   earliest OVERDUE by 10.0m",
+        "  reconciliation_run       0",
+        "  refund                   0",
+        "  webhook_event            0",
         "failed notifications (retried by the sweeper): 0",
         "beat: leader NONE: no beat holds the lock",
         "  relay-outbox                          last run 5.0m ago",

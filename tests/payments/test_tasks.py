@@ -1,18 +1,20 @@
 """Task names, queues and retry budgets: one contract between publishers and workers."""
 
 import random
+from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
+from django.utils import timezone
 
 from config import task_names
-from config.celery import REDIS_VISIBILITY_TIMEOUT_SECONDS, app
-from config.retries import (
-    GATEWAY_RETRIES,
-    MAX_COUNTDOWN_SECONDS,
-    NOTIFICATION_RETRIES,
-    RetryPolicy,
-    retry_on,
-)
+from config.celery import REDIS_VISIBILITY_TIMEOUT_SECONDS, TASK_TIME_LIMIT_SECONDS, app
+from config.retries import GATEWAY_RETRIES, NOTIFICATION_RETRIES, retry_on
+from payments import tasks
+from payments.exceptions import RetryableError
+from payments.gateways.base import GatewayThrottled, ThrottleReason
+from payments.models import Payment
+from tests.factories import PaymentFactory
 
 ALL_NAMES = [
     value for name, value in vars(task_names).items() if name.isupper() and isinstance(value, str)
@@ -62,48 +64,113 @@ def test_jittered_countdowns_stay_inside_the_computed_window(policy):
     for _ in range(200):
         countdowns = [policy.countdown(retry, rng) for retry in range(policy.max_retries)]
         assert shortest <= sum(countdowns) <= longest
-        assert max(countdowns) <= MAX_COUNTDOWN_SECONDS < REDIS_VISIBILITY_TIMEOUT_SECONDS
 
 
-def test_a_countdown_longer_than_the_broker_allows_is_refused():
-    with pytest.raises(ValueError, match="outlives the broker"):
-        RetryPolicy(
-            first_delay_seconds=1, max_delay_seconds=MAX_COUNTDOWN_SECONDS + 1, max_retries=3
-        )
+def test_the_visibility_timeout_outlasts_the_hard_time_limit_and_no_more_than_needed():
+    # No message waits in a worker for a countdown: it is held only while its task runs.
+    assert TASK_TIME_LIMIT_SECONDS < REDIS_VISIBILITY_TIMEOUT_SECONDS <= 4 * 60
+    assert app.conf.task_time_limit == TASK_TIME_LIMIT_SECONDS
+    assert app.conf.broker_transport_options["visibility_timeout"] == 180
 
 
-class RecordingTask:
-    """Stands in for a bound task: records what retry() was asked."""
-
-    class Request:
-        retries = 3
-
-    request = Request()
-
-    def __init__(self):
-        self.asked = None
-
-    def retry(self, **options):
-        self.asked = options
-        return RuntimeError("retry")
+@pytest.fixture
+def nothing_published(monkeypatch):
+    """Fails the test if anything is sent to the broker (a countdown, an ETA, a re-queue)."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: sent.append((args, kwargs)))
+    monkeypatch.setattr(
+        "celery.app.task.Task.apply_async", lambda *args, **kwargs: sent.append((args, kwargs))
+    )
+    yield
+    assert sent == []
 
 
-def test_retry_on_retries_listed_errors_with_the_policys_countdown():
-    task = RecordingTask()
-    policy = RetryPolicy(first_delay_seconds=2, max_delay_seconds=600, max_retries=9)
+def failing_charge(monkeypatch, error: Exception) -> None:
+    def fail(payment_id, gateway):
+        raise error
 
-    with pytest.raises(RuntimeError, match="retry"), retry_on(task, policy, (ConnectionError,)):
-        raise ConnectionError("gateway timed out")
-
-    assert isinstance(task.asked["exc"], ConnectionError)
-    assert task.asked["max_retries"] == 9
-    assert 8 <= task.asked["countdown"] <= 16  # 2 * 2**3, equal jitter
+    monkeypatch.setattr(tasks.services, "charge_payment", fail)
+    monkeypatch.setattr(tasks, "get_paced_gateway", lambda: None)
 
 
-def test_retry_on_lets_other_errors_through():
-    task = RecordingTask()
+def test_a_failed_charge_records_its_next_attempt_and_its_task_ends(
+    db, monkeypatch, nothing_published
+):
+    payment = PaymentFactory(status="processing", retries=3)
+    failing_charge(monkeypatch, RetryableError("the gateway timed out"))
+    before = timezone.now()
 
-    with pytest.raises(ValueError), retry_on(task, GATEWAY_RETRIES, (ConnectionError,)):
+    with pytest.raises(Retry) as retry:
+        tasks.charge_payment(str(payment.pk))
+
+    payment.refresh_from_db()
+    assert payment.retries == 4
+    # 2 s doubled three times, equal jitter: 8 to 16 s from now.
+    assert before + timedelta(seconds=8) <= payment.next_attempt_at
+    assert payment.next_attempt_at <= timezone.now() + timedelta(seconds=16)
+    assert retry.value.when == payment.next_attempt_at
+    assert retry.value.sig is None  # Celery publishes nothing for it
+    assert isinstance(retry.value.exc, RetryableError)
+
+
+def test_with_its_budget_spent_the_charge_fails_and_waits_for_the_sweeper(
+    db, monkeypatch, nothing_published
+):
+    payment = PaymentFactory(status="processing", retries=GATEWAY_RETRIES.max_retries)
+    failing_charge(monkeypatch, RetryableError("still down"))
+
+    with pytest.raises(RetryableError):
+        tasks.charge_payment(str(payment.pk))
+
+    payment.refresh_from_db()
+    assert (payment.retries, payment.next_attempt_at) == (GATEWAY_RETRIES.max_retries, None)
+
+
+def test_a_throttled_charge_is_deferred_without_spending_a_retry(
+    db, monkeypatch, settings, nothing_published
+):
+    settings.STRIPE_PACE_MIN_DEFERRAL_SECONDS = 0.5
+    payment = PaymentFactory(status="processing", retries=2)
+    failing_charge(
+        monkeypatch,
+        GatewayThrottled("no token", wait_seconds=0.1, reason=ThrottleReason.PACER, sent=False),
+    )
+    before = timezone.now()
+
+    with pytest.raises(Retry):
+        tasks.charge_payment(str(payment.pk))
+
+    payment.refresh_from_db()
+    assert payment.retries == 2  # the failure budget is untouched
+    # The 0.5 s minimum, spread up to twice that.
+    assert before + timedelta(seconds=0.5) <= payment.next_attempt_at
+    assert payment.next_attempt_at <= timezone.now() + timedelta(seconds=1)
+
+
+def test_retry_on_lets_other_errors_through(db):
+    payment = PaymentFactory()
+    rows = Payment.objects.filter(pk=payment.pk)
+
+    with pytest.raises(ValueError), retry_on(rows, GATEWAY_RETRIES, (ConnectionError,)):
         raise ValueError("a template error is not worth retrying")
 
-    assert task.asked is None
+    payment.refresh_from_db()
+    assert (payment.retries, payment.next_attempt_at) == (0, None)
+
+
+def test_every_retry_of_a_whole_budget_lands_inside_the_computed_window(db, monkeypatch):
+    """The budget counted on the row: 40 failures in a row schedule 40 attempts, whose
+    delays add up inside the policy's window, and the 41st failure schedules none."""
+    payment = PaymentFactory(status="processing")
+    failing_charge(monkeypatch, RetryableError("down"))
+    delays = []
+    for _ in range(GATEWAY_RETRIES.max_retries):
+        started = timezone.now()
+        with pytest.raises(Retry) as retry:
+            tasks.charge_payment(str(payment.pk))
+        delays.append((retry.value.when - started).total_seconds())
+
+    shortest, longest = GATEWAY_RETRIES.window_seconds()
+    assert shortest - 1 <= sum(delays) <= longest + 1
+    with pytest.raises(RetryableError):
+        tasks.charge_payment(str(payment.pk))

@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 import redis
 import requests
-from celery import shared_task
-from celery.exceptions import Retry
 
 from config.metrics import STRIPE_RATE_LIMITED
-from config.retries import GATEWAY_RETRIES, defer, retry_on
 from payments import services
 from payments.gateways.base import (
     ChargeState,
@@ -24,7 +21,6 @@ from payments.gateways.base import (
 )
 from payments.gateways.pacing import Budget, CallClass, PacedGateway, Pacer, Refusal
 from payments.models import Payment
-from payments.tasks import deferred_when_throttled
 from tests.factories import PaymentFactory
 
 
@@ -269,67 +265,6 @@ def intents_of(gateway: Any, payment_id: str) -> int:
         params={"query": f"metadata['payment_id']:'{payment_id}'"}
     )
     return len(found.data)
-
-
-# --- giving the worker slot back -----------------------------------------------------------
-
-
-@shared_task(name="tests.pacing.throttled", bind=True)
-def throttled_task(self: Any, payment_id: str) -> None:
-    with deferred_when_throttled(self), retry_on(self, GATEWAY_RETRIES, (GatewayUnavailable,)):
-        raise GatewayThrottled("no token", wait_seconds=2, reason=ThrottleReason.PACER, sent=False)
-
-
-def test_a_deferred_task_is_republished_without_spending_a_retry(monkeypatch):
-    published: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        "celery.canvas.Signature.apply_async",
-        lambda signature, *args, **kwargs: published.append(dict(signature.options)),
-    )
-    throttled_task.push_request(
-        id="task-1",
-        args=["pay_1"],
-        kwargs={},
-        retries=3,
-        called_directly=False,
-        delivery_info={"exchange": "", "routing_key": "charges"},
-    )
-    try:
-        with pytest.raises(Retry) as deferred:
-            throttled_task.run("pay_1")
-    finally:
-        throttled_task.pop_request()
-
-    assert len(published) == 1
-    assert published[0]["retries"] == 3  # the failure budget is untouched
-    # Counted apart, so the delivery limit does not take deferrals for redeliveries.
-    assert published[0]["headers"] == {"deferrals": 1}
-    assert published[0]["task_id"] == "task-1"
-    assert 2 <= published[0]["countdown"] <= 4  # the wait, spread
-    assert deferred.value.when == published[0]["countdown"]
-
-
-def test_defer_never_outlives_the_broker(monkeypatch):
-    published: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        "celery.canvas.Signature.apply_async",
-        lambda signature, *args, **kwargs: published.append(dict(signature.options)),
-    )
-    throttled_task.push_request(
-        id="task-2", args=["p"], kwargs={}, retries=0, called_directly=False, deferrals=4
-    )
-    try:
-        defer(throttled_task, 10_000)
-    finally:
-        throttled_task.pop_request()
-
-    assert published[0]["countdown"] == 600
-    assert published[0]["headers"] == {"deferrals": 5}
-
-
-def test_called_directly_a_throttled_task_raises_the_throttle():
-    with pytest.raises(GatewayThrottled):
-        throttled_task("pay_1")
 
 
 def test_a_throttled_refund_refunds_nothing_and_does_not_count_as_an_attempt(
