@@ -220,10 +220,10 @@ def recovery_section(results: dict[str, Any]) -> list[str]:
     return [
         "## A charge held by a kill -9'd worker runs again after",
         "",
-        "STALLED_PAYMENT_SECONDS=60, RECOVERY_INTERVAL_SECONDS=10 for the measurement. "
-        "RabbitMQ requeues on the dropped connection; Redis keeps the message unacked until "
-        "its visibility timeout (1 h), so the recovery sweeper re-drives it first: with the "
-        "production defaults that is 15 to 16 minutes.",
+        "Production defaults (beat, the monitor, the sweeper's 900 s thresholds). RabbitMQ "
+        "requeues on the dropped connection; Redis keeps the message unacked until its "
+        "visibility timeout (180 s), and the monitor restores it first once the worker's "
+        "heartbeats stop (before retries moved to PostgreSQL: 15 to 16 minutes).",
         "",
         table(["broker", "seconds"], rows),
         "",

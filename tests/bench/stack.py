@@ -52,6 +52,7 @@ class BenchStack:
     stripe_url: str = ""
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     beat: subprocess.Popen[bytes] | None = None
+    monitor: subprocess.Popen[bytes] | None = None
     web: subprocess.Popen[bytes] | None = None
 
     def start_workers(self, count: int = WORKERS, concurrency: int = CONCURRENCY) -> None:
@@ -70,6 +71,20 @@ class BenchStack:
 
     def start_beat(self) -> None:
         self.beat = processes.celery_beat("beat", self.env, self.directory)
+
+    def start_monitor(self) -> None:
+        """`manage.py celery_monitor`, which also restores a dead worker's messages."""
+        self.monitor = processes.spawn(
+            [
+                str(processes.BIN / "python"),
+                "manage.py",
+                "celery_monitor",
+                "--port",
+                str(processes.free_port()),
+            ],
+            self.directory / "monitor.log",
+            self.env,
+        )
 
     def kill_worker(self, name: str) -> None:
         """kill -9 the worker and its pool at once, as a lost host would go."""
@@ -136,6 +151,7 @@ def running(
             stack.start_workers(workers, concurrency)
         cleanup.callback(stack.stop_workers)
         cleanup.callback(lambda: stack.beat and processes.stop(stack.beat))
+        cleanup.callback(lambda: stack.monitor and processes.stop(stack.monitor))
         yield stack
 
 

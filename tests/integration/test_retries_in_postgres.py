@@ -22,6 +22,7 @@ from kombu import Connection
 from config import task_names
 from config.celery import REDIS_VISIBILITY_TIMEOUT_SECONDS
 from config.celery import app as celery_app
+from config.queues import WORK_QUEUES
 from payments.models import Payment
 from tests import processes
 from tests.factories import PaymentFactory
@@ -76,9 +77,7 @@ class RetryStack:
     def held_in_the_broker(self) -> int:
         """Messages anywhere in Redis: queued, or delivered and unacked (where ETAs wait)."""
         client = self.redis
-        return int(client.hlen("unacked")) + sum(
-            int(client.llen(queue)) for queue in ("payments", "notifications", "maintenance")
-        )
+        return int(client.hlen("unacked")) + sum(int(client.llen(queue)) for queue in WORK_QUEUES)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import redis
 from django.utils import timezone
 
 from config import task_names
+from config.queues import WORK_QUEUES
 from monitoring import selectors as monitoring_selectors
 from notifications.models import Notification
 from outbox import due
@@ -21,12 +22,12 @@ from tests.factories import PaymentFactory
 def broker(private_broker):
     # Empty the queues, not the database: FLUSHDB would also drop kombu's exchange bindings.
     client = redis.Redis.from_url(private_broker)
-    client.delete("payments", "notifications")
+    client.delete(*WORK_QUEUES)
     yield client
-    client.delete("payments", "notifications")
+    client.delete(*WORK_QUEUES)
 
 
-def queued(broker: redis.Redis, queue: str = "payments") -> list[tuple[str, list[str]]]:
+def queued(broker: redis.Redis, queue: str = "charges") -> list[tuple[str, list[str]]]:
     messages = [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
     return [(m["headers"]["task"], json.loads(b64decode(m["body"]))[0]) for m in messages]
 
