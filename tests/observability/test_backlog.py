@@ -22,8 +22,8 @@ def test_a_running_charge_counts_in_the_backlog_while_its_queue_is_empty(observe
 
         def in_flight_only() -> None:
             scrape = Scrape(observed_stack.monitor_url)
-            assert scrape.value("celery_queue_length", queue_name="payments") == 0
-            assert scrape.value("celery_queue_backlog", queue_name="payments") == 1
+            assert scrape.value("celery_queue_length", queue_name="charges") == 0
+            assert scrape.value("celery_queue_backlog", queue_name="charges") == 1
 
         # The worker holds the charge (delivered, unacked) while Stripe answers slowly.
         eventually(in_flight_only, timeout=20)
@@ -33,7 +33,7 @@ def test_a_running_charge_counts_in_the_backlog_while_its_queue_is_empty(observe
 
     eventually(
         lambda: (
-            Scrape(observed_stack.monitor_url).value("celery_queue_backlog", queue_name="payments")
+            Scrape(observed_stack.monitor_url).value("celery_queue_backlog", queue_name="charges")
             == 0
             or None
         )
@@ -52,7 +52,7 @@ def test_outbox_rows_not_yet_published_count_in_their_queues_backlog(observed_st
             scrape = Scrape(observed_stack.monitor_url)
             assert scrape.value("celery_queue_backlog", queue_name="notifications") == 1
             assert scrape.value("celery_queue_backlog", queue_name="maintenance") == 1
-            assert scrape.value("celery_queue_backlog", queue_name="payments") == 0
+            assert scrape.value("celery_queue_backlog", queue_name="charges") == 0
 
         eventually(counted)
     finally:
