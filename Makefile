@@ -78,8 +78,13 @@ lint: install
 types: install
 	$(VENV)/bin/mypy
 
+# Two xdist workers: most of the suite waits on the processes it starts. Each worker has its
+# own test database, broker and temp tree; tests/conftest.py keeps a module, or the tests of
+# a shared stack, on one worker. PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
 pytest: install services
-	$(VENV)/bin/pytest -m "not chaos and not containers" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not chaos and not containers" -n $(PYTEST_WORKERS) --dist loadfile \
+	  $(PYTEST_ARGS)
 
 test: lock-check lint types pytest ## lint, types and the test suite against real services
 

@@ -2,10 +2,42 @@
 
 import pytest
 from rest_framework.test import APIClient
+from xdist.scheduler import LoadFileScheduling
 
 from payments import services
 from payments.models import ApiClient
 from tests import processes
+
+# Directories whose conftest starts a session-scoped stack of real processes (gunicorn,
+# workers, fake Stripe): their tests run on one xdist worker, so each stack starts once.
+SHARED_STACK_DIRECTORIES = ("tests/integration/", "tests/observability/")
+
+
+class ModuleOrSharedStack(LoadFileScheduling):
+    """xdist work units: a test module (its module-scoped servers start once), or every
+    test under a shared stack's directory. pytest-django orders the tests that start
+    processes after the unit tests; the units go out latest first, so that the long ones
+    start early and the short ones even out the end."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        for directory in SHARED_STACK_DIRECTORIES:
+            if nodeid.startswith(directory):
+                return directory
+        return super()._split_scope(nodeid)
+
+    def schedule(self) -> None:
+        if self.collection is None and self.collection_is_completed:
+            collection = next(iter(self.registered_collections.values()), [])
+            # Latest-placed first: a unit goes out by its last test, the one that starts
+            # processes. The base class fills these in place, so the queue keeps this order.
+            latest_first = dict.fromkeys(map(self._split_scope, reversed(collection)))
+            self.workqueue.update((unit, {}) for unit in latest_first)
+        super().schedule()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, registered after this conftest
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleOrSharedStack:
+    return ModuleOrSharedStack(config, log)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session", autouse=True)
