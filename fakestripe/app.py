@@ -93,7 +93,11 @@ class FakeStripe:
         self.dispatcher.settings = self.default_retry_settings()
         for number, url in enumerate(self.config.webhook_urls, start=1):
             endpoint = WebhookEndpoint(
-                f"we_cli_{number}", url, self.webhook_secret, from_command_line=True
+                f"we_cli_{number}",
+                url,
+                self.webhook_secret,
+                enabled_events=list(self.config.webhook_events),
+                from_command_line=True,
             )
             self.store.webhook_endpoints[endpoint.id] = endpoint
 

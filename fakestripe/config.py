@@ -20,6 +20,8 @@ class ServerConfig:
     state_path: Path | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
+    # Event types the --webhook-url endpoints subscribe to (Stripe's enabled_events).
+    webhook_events: tuple[str, ...] = ("*",)
     idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS
     webhook_retry_base_seconds: float = 1.0
     webhook_max_attempts: int = 8
@@ -76,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="deliver every event to this URL (repeat for more endpoints)",
+    )
+    parser.add_argument(
+        "--webhook-events",
+        default="*",
+        help="comma-separated event types the --webhook-url endpoints subscribe to, as "
+        "Stripe's enabled_events (payment_intent.succeeded,charge.*); default every event",
     )
     parser.add_argument(
         "--webhook-secret",
@@ -143,6 +151,9 @@ def config_from_options(options: Mapping[str, Any]) -> ServerConfig:
         state_path=options["state"],
         webhook_urls=tuple(options["webhook_url"] or ()),
         webhook_secret=options["webhook_secret"],
+        webhook_events=tuple(
+            event.strip() for event in options["webhook_events"].split(",") if event.strip()
+        ),
         idempotency_ttl_seconds=options["idempotency_ttl"],
         webhook_retry_base_seconds=options["webhook_retry_base"],
         webhook_max_attempts=options["webhook_max_attempts"],

@@ -33,6 +33,10 @@ export CHARGES_CONCURRENCY="${CHARGES_CONCURRENCY:-12}"
 export WORKER_NICE="${WORKER_NICE:-10}"
 export FLOWER_PORT="${FLOWER_PORT:-5555}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_dev_fake}"
+# The fake delivers what production subscribes to (README, "With real Stripe"): the events
+# the service acts on, not every event (three times the webhook traffic per charge).
+export STRIPE_WEBHOOK_EVENTS="${STRIPE_WEBHOOK_EVENTS:-$(python -c \
+  'from payments.gateways.stripe.webhooks import HANDLED_EVENT_TYPES as e; print(",".join(e))')}"
 # Every process of this stack talks to this stack's Redis and fake Stripe, whatever .env says.
 export CELERY_BROKER_URL="redis://127.0.0.1:${REDIS_PORT}/0"
 export STRIPE_API_BASE="http://127.0.0.1:${FAKESTRIPE_PORT}"

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from config.celery import app as celery_app
 from config.queues import WORK_QUEUES
+from payments.gateways.stripe.webhooks import HANDLED_EVENT_TYPES
 from tests.processes import PROJECT_ROOT
 
 DOCKER_DIR = PROJECT_ROOT / "docker"
@@ -129,6 +130,13 @@ def test_charges_have_workers_of_their_own_and_every_queue_is_served(compose):
 
     assert queues("celery-charges") == {"charges"}
     assert queues("celery-worker") | queues("celery-charges") == set(WORK_QUEUES)
+
+
+def test_the_fake_stripe_delivers_only_the_events_the_service_acts_on(compose):
+    command = compose["services"]["fakestripe"]["command"]
+    events = command[command.index("--webhook-events") + 1].split(",")
+
+    assert sorted(events) == sorted(HANDLED_EVENT_TYPES)
 
 
 def test_the_web_outweighs_the_workers_for_cpu(compose):

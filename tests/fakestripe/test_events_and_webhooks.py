@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from tests.fakestripe.conftest import WEBHOOK_SECRET, Fake
+from tests.fakestripe.conftest import WEBHOOK_SECRET, Fake, running_fakestripe
 
 
 def pay(client: stripe.StripeClient, payment_method: str = "pm_card_visa"):
@@ -171,3 +171,20 @@ def test_delivery_gives_up_after_max_attempts(fake: Fake, stripe_client, webhook
 
     assert [(a["attempt"], a["succeeded"]) for a in status["data"]] == [(1, False), (2, False)]
     assert webhook_receiver.failures_left == 98
+
+
+def test_command_line_endpoints_receive_only_the_events_they_subscribe_to(webhook_receiver):
+    flags = ("--webhook-secret", WEBHOOK_SECRET, "--webhook-url", webhook_receiver.url)
+    events = "payment_intent.succeeded,refund.*"
+    with running_fakestripe(*flags, "--webhook-events", events) as server:
+        client = Fake(server.url).client()
+        intent = pay(client)
+        client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 500})
+        delivered = webhook_receiver.events(2)
+        time.sleep(0.5)  # nothing else follows: the created and charge events are not sent
+
+    assert sorted(event["type"] for event in delivered) == [
+        "payment_intent.succeeded",
+        "refund.created",
+    ]
+    assert len(webhook_receiver.received) == 2
