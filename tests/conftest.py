@@ -30,8 +30,12 @@ class ModuleOrSharedStack(LoadFileScheduling):
             collection = next(iter(self.registered_collections.values()), [])
             # Latest-placed first: a unit goes out by its last test, the one that starts
             # processes. The base class fills these in place, so the queue keeps this order.
-            latest_first = dict.fromkeys(map(self._split_scope, reversed(collection)))
-            self.workqueue.update((unit, {}) for unit in latest_first)
+            latest_first = list(dict.fromkeys(map(self._split_scope, reversed(collection))))
+            # The shared stacks go last: they live until the session ends, and their beat
+            # (the database's leader) and workers (on this worker's private broker) would
+            # take the due work and the messages of every test that ran after them.
+            shared_last = sorted(latest_first, key=lambda unit: unit in SHARED_STACK_DIRECTORIES)
+            self.workqueue.update((unit, {}) for unit in shared_last)
         super().schedule()
 
 
