@@ -169,37 +169,20 @@ class IdempotencyRecordAdmin(ViewOnlyAdmin, admin.ModelAdmin[IdempotencyRecord])
     )
 
 
+# Refunds are made from the payment (action) or the API; the refunded total and Stripe's
+# refund keys hang on these rows.
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin[Refund]):
+class RefundAdmin(ViewOnlyAdmin, admin.ModelAdmin[Refund]):
     list_display = ("id", "payment", "amount", "status", "requested_by", "created_at")
     list_filter = ("status",)
     search_fields = ("=id", "=payment__id", "=stripe_refund_id")
     readonly_fields = tuple(f.name for f in Refund._meta.fields)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # refunds are made from the payment (action) or the API
 
-    # The refunded total and Stripe's refund keys hang on these rows.
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
+# The inbox dedupes Stripe's retries by event id: a deleted row would be applied again.
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
+class StripeEventAdmin(ViewOnlyAdmin, admin.ModelAdmin[StripeEvent]):
     list_display = ("event_id", "event_type", "status", "outcome", "received_at")
     list_filter = ("status", "event_type")
     search_fields = ("=event_id", "=object_id", "=payment__id")
     readonly_fields = tuple(f.name for f in StripeEvent._meta.fields)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    # The inbox dedupes Stripe's retries by event id: a deleted row would be applied again.
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

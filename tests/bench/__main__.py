@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one run, side by side; reports/bench.md and PNG plots.
 
-    python -m tests.bench            # the full run (about half an hour on 2 cores)
+    python -m tests.bench            # the full run (over an hour on 2 cores)
     python -m tests.bench --quick    # small sizes, to check the harness end to end
 
 Needs PostgreSQL, Redis and RabbitMQ binaries on the machine (`make services`); everything
